@@ -1,0 +1,34 @@
+"""``kappacat serve api``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve_api(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8081, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the STAC API (stac-fastapi-pgstac) over the catalogue database."""
+    import uvicorn
+
+    from catalog_api.settings import ApiSettings
+
+    settings = ApiSettings()
+    uvicorn.run(
+        "catalog_api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level="info",
+    )
+
+
+def register(app: typer.Typer, serve_app: typer.Typer) -> None:
+    """Add the API commands to the ``kappacat`` command."""
+    serve_app.command("api")(serve_api)

@@ -1,0 +1,51 @@
+"""Settings of the STAC API, from ``KAPPACAT_API_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class ApiSettings(BaseSettings):
+    """The STAC API: title, proxy and CORS, authentication of write routes, limits."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_API_", extra="ignore")
+
+    title: str = "KappaCat"
+    description: str = (
+        "An open STAC catalogue of cloud and cloud-shadow masks for Sentinel-2 products over "
+        "Europe: search masks by place, date and cloud cover."
+    )
+    root_path: str = ""
+    """Path prefix the API is served under behind a reverse proxy (e.g. ``/stac``)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies trusted for X-Forwarded-* headers (uvicorn's ``forwarded_allow_ips``)."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Keys that may use the write routes (header ``X-API-Key`` or ``Authorization: Bearer``).
+    Without any key the transaction routes are not exposed at all."""
+    max_limit: int = Field(1000, ge=1, le=10_000)
+    """Largest page size a search may ask for; above it the request is refused with a 400."""
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    assets_dir: Path | None = None
+    """Local storage root whose files are served under ``/assets`` (masks and thumbnails)."""
+
+    @field_validator("cors_origins", "api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @property
+    def transactions_enabled(self) -> bool:
+        """Whether write routes exist (only with at least one API key)."""
+        return bool(self.api_keys)

@@ -1,0 +1,5 @@
+"""``python -m kappacat``."""
+
+from kappacat.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""The ``kappacat`` command: one entry point, each component registers its own subcommands."""
+
+from __future__ import annotations
+
+import typer
+
+from catalog_api.cli import register as register_catalog
+from inference.cli import register as register_inference
+from kappacat.dbcli import register as register_db
+
+app = typer.Typer(
+    name="kappacat",
+    help="KappaCat: an open STAC catalogue of Sentinel-2 cloud and cloud-shadow masks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+serve_app = typer.Typer(help="Run a server (the STAC API or the tiler).", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+
+register_db(app)
+register_catalog(app, serve_app)
+register_inference(app)
+
+
+def main() -> None:
+    """Run the ``kappacat`` command."""
+    app()

@@ -1,0 +1,126 @@
+"""Validate STAC items and collections against the core and extension JSON schemas, offline.
+
+Schemas come from a folder with an ``index.json`` mapping schema URLs to files (the layout of
+``shared/data/stac-schemas``); nothing is fetched from the internet. A schema that is declared
+but not in the folder is an error, not a silent pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag
+
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+
+from kappacat.settings import StacSchemaSettings
+
+CORE = {
+    "Feature": "https://schemas.stacspec.org/v{v}/item-spec/json-schema/item.json",
+    "Collection": "https://schemas.stacspec.org/v{v}/collection-spec/json-schema/collection.json",
+    "Catalog": "https://schemas.stacspec.org/v{v}/catalog-spec/json-schema/catalog.json",
+}
+
+
+class StacValidationError(ValueError):
+    """A STAC object does not validate; ``errors`` lists each problem."""
+
+    def __init__(self, what: str, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__(f"{what} is not valid STAC: " + "; ".join(errors[:5]))
+
+
+def _bare(url: str) -> str:
+    return urldefrag(url).url
+
+
+@lru_cache(maxsize=8)
+def _load_index(schemas_dir: Path | None) -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = {}
+    if schemas_dir is None:
+        # Only the core schemas pystac ships.
+        root = files("pystac.validation.jsonschemas")
+        base = root.joinpath("stac-spec/v1.1.0")
+        for name in ("Feature", "Geometry"):
+            schemas[f"https://geojson.org/schema/{name}.json"] = json.loads(
+                root.joinpath(f"geojson/{name}.json").read_text()
+            )
+        for name, url in (
+            ("item.json", CORE["Feature"]),
+            ("collection.json", CORE["Collection"]),
+            ("catalog.json", CORE["Catalog"]),
+        ):
+            schemas[url.format(v="1.1.0")] = json.loads(base.joinpath(name).read_text())
+        for entry in base.iterdir():
+            url = f"https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/{entry.name}"
+            schemas.setdefault(url, json.loads(entry.read_text()))
+        return schemas
+    index = json.loads((schemas_dir / "index.json").read_text(encoding="utf-8"))
+    for url, rel in index.items():
+        schemas[_bare(url)] = json.loads((schemas_dir / rel).read_text(encoding="utf-8"))
+    return schemas
+
+
+class StacValidator:
+    """Validates STAC objects against schemas from one folder (or pystac's core copies)."""
+
+    def __init__(self, schemas_dir: Path | None = None) -> None:
+        self.schemas = _load_index(schemas_dir.resolve() if schemas_dir else None)
+
+        def retrieve(uri: str) -> Resource[Any]:
+            schema = self.schemas.get(_bare(uri))
+            if schema is None:
+                raise NoSuchResource(ref=uri)
+            return Resource.from_contents(schema)
+
+        self.registry: Registry[Any] = Registry(retrieve=retrieve)  # type: ignore[call-arg]
+
+    @classmethod
+    def from_settings(cls, settings: StacSchemaSettings | None = None) -> StacValidator:
+        """A validator using the configured schema folder."""
+        settings = settings or StacSchemaSettings()
+        return cls(settings.schemas_dir)
+
+    @property
+    def offline_extensions(self) -> bool:
+        """Whether extension schemas are available (else only core is checked)."""
+        return any("stac-extensions.github.io" in url for url in self.schemas)
+
+    def errors(self, obj: dict[str, Any]) -> list[str]:
+        """Every problem with ``obj``, as readable strings; empty when it is valid."""
+        kind = obj.get("type")
+        if kind not in CORE:
+            return [f"'type' must be one of {sorted(CORE)}, got {kind!r}"]
+        version = obj.get("stac_version", "")
+        urls = [CORE[kind].format(v=version)]
+        extensions = obj.get("stac_extensions", [])
+        if self.offline_extensions:
+            urls += [_bare(u) for u in extensions]
+        problems: list[str] = []
+        for url in urls:
+            schema = self.schemas.get(url)
+            if schema is None:
+                problems.append(f"no schema for {url} (not in the offline schema folder)")
+                continue
+            validator = Draft7Validator(schema, registry=self.registry)
+            for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+                where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+                problems.append(f"{url.rsplit('/', 3)[-3]}: {where}: {err.message[:300]}")
+        return problems
+
+    def validate(self, obj: dict[str, Any], what: str | None = None) -> None:
+        """Raise :class:`StacValidationError` when ``obj`` is not valid."""
+        problems = self.errors(obj)
+        if problems:
+            raise StacValidationError(what or f"{obj.get('type')} {obj.get('id')!r}", problems)
+
+    def validate_all(self, objs: Iterable[dict[str, Any]]) -> None:
+        """Validate many objects, stopping at the first invalid one."""
+        for obj in objs:
+            self.validate(obj)

@@ -1,0 +1,99 @@
+"""``kappacat migrate``: from nothing, again, and from two processes at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from kappacat.migrate import migrate
+from kappacat.settings import DatabaseSettings
+from migrations import PGSTAC_VERSION
+
+
+def schema_fingerprint(url: str) -> dict[str, object]:
+    """What a migration creates: tables, functions, roles' memberships, versions, collections."""
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('pgstac', 'kappacat') ORDER BY 1"
+        ).fetchall()
+        functions = conn.execute(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname IN ('pgstac', 'kappacat')"
+        ).fetchone()
+        versions = conn.execute(
+            "SELECT version, name FROM kappacat.migrations ORDER BY 1"
+        ).fetchall()
+        pgstac = conn.execute("SELECT pgstac.get_version()").fetchone()
+        collections = conn.execute(
+            "SELECT id, md5(content::text) FROM pgstac.collections ORDER BY 1"
+        ).fetchall()
+        roles = conn.execute(
+            "SELECT r.rolname, g.rolname FROM pg_auth_members m "
+            "JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid "
+            "WHERE r.rolname LIKE 'kappacat%' ORDER BY 1, 2"
+        ).fetchall()
+    return {
+        "tables": tables,
+        "functions": functions,
+        "versions": versions,
+        "pgstac": pgstac,
+        "collections": collections,
+        "roles": roles,
+    }
+
+
+def run_cli(url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kappacat", *args],
+        env={**os.environ, "KAPPACAT_DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_migrate_twice_changes_nothing(empty_database: DatabaseSettings) -> None:
+    first = run_cli(empty_database.url, "migrate")
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, out
+    assert f"-> {PGSTAC_VERSION}" in out
+    after_first = schema_fingerprint(empty_database.url)
+    assert ("kappacat.migrations",) in after_first["tables"]
+    assert [c[0] for c in after_first["collections"]] == [  # type: ignore[index]
+        "sentinel-2-l1c-kappamask",
+        "sentinel-2-l2a-kappamask",
+    ]
+    assert ("kappacat_read", "pgstac_read") in after_first["roles"]  # type: ignore[operator]
+    assert ("kappacat_ingest", "pgstac_ingest") in after_first["roles"]  # type: ignore[operator]
+
+    report = migrate(empty_database)
+    assert not report.changed
+    assert schema_fingerprint(empty_database.url) == after_first
+
+
+def test_two_processes_at_once_end_in_the_same_schema(
+    empty_database: DatabaseSettings, database: DatabaseSettings
+) -> None:
+    procs = [run_cli(empty_database.url, "migrate") for _ in range(2)]
+    outputs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    # One of them did the work, the other waited on the lock and found it done.
+    assert sum("schema already up to date" in out for out in outputs) == 1, outputs
+    # The same schema as a database migrated alone (the test template).
+    assert schema_fingerprint(empty_database.url) == schema_fingerprint(database.url)
+
+
+def test_read_role_can_search_but_not_write(database: DatabaseSettings) -> None:
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("SET ROLE kappacat_read")
+        assert conn.execute("SELECT count(*) FROM pgstac.collections").fetchone() == (2,)
+        try:
+            conn.execute("DELETE FROM pgstac.collections")
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+        else:
+            raise AssertionError("the read-only role could delete collections")
