@@ -20,7 +20,7 @@ SOFTWARE = ("kappacat", "onnxruntime", "rasterio", "rio-cogeo", "pystac")
 
 
 def percentage_property(name: str) -> str:
-    """The item property holding the share of one legend class, e.g. ``kappacat:cloud_percentage``."""
+    """The property with the share of one class, e.g. ``kappacat:cloud_percentage``."""
     return f"kappacat:{name}_percentage"
 
 
@@ -35,7 +35,7 @@ def _software() -> dict[str, str]:
 
 
 def file_checksum(path: Path) -> str:
-    """The file's SHA-256 as a multihash hex string (``1220`` + digest), as the file extension wants."""
+    """The file's SHA-256 as a multihash hex string (``1220`` + digest), for ``file:checksum``."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -101,9 +101,10 @@ def build_mask_item(
         "kappacat:model": result.model_id,
         "kappacat:source_level": product.level,
     }
-    for cls in LEGEND:
-        if cls.value:
-            properties[percentage_property(cls.name)] = round(percentages[cls.value], 4)
+    for legend_class in LEGEND:
+        if legend_class.value:
+            share = round(percentages[legend_class.value], 4)
+            properties[percentage_property(legend_class.name)] = share
     if product.sun_azimuth is not None:
         properties["view:sun_azimuth"] = round(product.sun_azimuth, 4)
     if product.sun_elevation is not None:
@@ -174,8 +175,11 @@ def build_mask_item(
                 rel="derived_from",
                 target=source,
                 media_type=(
-                    pystac.MediaType.GEOJSON if product.source_item_href else "application/zip"
-                    if source.endswith(".zip") else None
+                    pystac.MediaType.GEOJSON
+                    if product.source_item_href
+                    else "application/zip"
+                    if source.endswith(".zip")
+                    else None
                 ),
                 title=f"Source product {product.id}",
             )

@@ -1,4 +1,4 @@
-"""Put collections and items into pgstac with pypgstac: upserts, all checked before any is loaded."""
+"""Put collections and items into pgstac with pypgstac: upserts, every item checked first."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ class PublishReport:
         """One human line per collection."""
         names = sorted(set(self.created) | set(self.updated))
         return [
-            f"{name}: {self.created[name]} created, {self.updated[name]} updated"
-            for name in names
+            f"{name}: {self.created[name]} created, {self.updated[name]} updated" for name in names
         ]
 
 
@@ -81,7 +80,7 @@ def check_items(
     for n, item in enumerate(items, start=1):
         label = f"{where}: item {n}"
         if not isinstance(item, dict) or item.get("type") != "Feature":
-            raise PublishError(f"{label} is not a STAC item (no \"type\": \"Feature\")")
+            raise PublishError(f'{label} is not a STAC item (no "type": "Feature")')
         if "stac_version" not in item or not item.get("id"):
             raise PublishError(f"{label} is not a STAC item (it lacks stac_version or id)")
         label = f"{where}: item {item['id']!r}"
@@ -124,8 +123,9 @@ def publish_items(
         for where, items in items_by_source.items():
             check_items(items, where, validator, known)
         everything = [i for items in items_by_source.values() for i in items]
-        duplicates = [k for k, n in Counter((i["collection"], i["id"]) for i in everything).items()
-                      if n > 1]
+        duplicates = [
+            k for k, n in Counter((i["collection"], i["id"]) for i in everything).items() if n > 1
+        ]
         if duplicates:
             raise PublishError(f"item {duplicates[0][1]!r} is given more than once")
         existing = _existing(db, everything)
@@ -136,9 +136,7 @@ def publish_items(
     return report
 
 
-def publish_files(
-    dsn: str, paths: Sequence[Path], validator: StacValidator
-) -> PublishReport:
+def publish_files(dsn: str, paths: Sequence[Path], validator: StacValidator) -> PublishReport:
     """Publish STAC files (item, item collection or ndjson); all are read and checked first."""
     return publish_items(dsn, {str(p): read_stac_file(p) for p in paths}, validator)
 

@@ -35,9 +35,7 @@ class MigrationReport:
     @property
     def changed(self) -> bool:
         """Whether anything was changed."""
-        return bool(
-            self.applied or self.roles_created or self.pgstac_before != self.pgstac_after
-        )
+        return bool(self.applied or self.roles_created or self.pgstac_before != self.pgstac_after)
 
 
 def _pgstac_version(conn: psycopg.Connection) -> str | None:
@@ -48,9 +46,7 @@ def _pgstac_version(conn: psycopg.Connection) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def _ensure_role(
-    conn: psycopg.Connection, role: str, member_of: str, password: str | None
-) -> bool:
+def _ensure_role(conn: psycopg.Connection, role: str, member_of: str, password: str | None) -> bool:
     """Create a login role that inherits a pgstac role; True if it was created."""
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     created = False
@@ -65,9 +61,7 @@ def _ensure_role(
         conn.execute(
             sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
         )
-    conn.execute(
-        sql.SQL("GRANT {} TO {}").format(sql.Identifier(member_of), sql.Identifier(role))
-    )
+    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(member_of), sql.Identifier(role)))
     return created
 
 
@@ -127,7 +121,7 @@ def _migrate_locked(conn: psycopg.Connection, settings: DatabaseSettings) -> Mig
             if number in done:
                 continue
             logger.info("applying kappacat migration %04d %s", number, name)
-            conn.execute(file.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+            conn.execute(file.read_text(encoding="utf-8"))
             conn.execute(
                 "INSERT INTO kappacat.migrations (version, name) VALUES (%s, %s)", (number, name)
             )

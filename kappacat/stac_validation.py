@@ -76,7 +76,7 @@ class StacValidator:
         def retrieve(uri: str) -> Resource[Any]:
             schema = self.schemas.get(_bare(uri))
             if schema is None:
-                raise NoSuchResource(ref=uri)
+                raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
             return Resource.from_contents(schema)
 
         self.registry: Registry[Any] = Registry(retrieve=retrieve)  # type: ignore[call-arg]

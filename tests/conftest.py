@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.database"]
+
 
 def _shared_data_dir() -> Path:
     env = os.environ.get("KAPPACAT_SHARED_DATA")
@@ -24,4 +26,12 @@ def shared_data() -> Path:
     return path
 
 
-pytest_plugins = ["tests.database", "tests.servers"]
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """In CI a skipped test is a failure: a missing service must not pass unnoticed."""
+    report = yield
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    if in_ci and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI (CI=true makes skips failures): {report.longrepr}"
+    return report

@@ -41,9 +41,7 @@ def write_mask_cog(path: Path, size: int = 512, seed: int = 0) -> np.ndarray:
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data, 1)
         dst.write_colormap(1, legend_colormap())
-    cog_translate(
-        tmp, path, cog_profiles.get("deflate"), overview_resampling="mode", quiet=True
-    )
+    cog_translate(tmp, path, cog_profiles.get("deflate"), overview_resampling="mode", quiet=True)
     tmp.unlink()
     return data
 
@@ -57,10 +55,15 @@ def product_info(
     box = (lon, lat, lon + 0.07, lat + 0.05)
     footprint = {
         "type": "Polygon",
-        "coordinates": [[
-            [box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]],
-            [box[0], box[1]],
-        ]],
+        "coordinates": [
+            [
+                [box[0], box[1]],
+                [box[2], box[1]],
+                [box[2], box[3]],
+                [box[0], box[3]],
+                [box[0], box[1]],
+            ]
+        ],
     }
     stamp = when.strftime("%Y%m%dT%H%M%S")
     baseline = "05.09" if level == "L2A" else "04.00"

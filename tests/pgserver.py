@@ -57,14 +57,35 @@ def private_server() -> Iterator[str]:
         shutil.chown(tmp, "postgres")
         as_postgres = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-         "--auth=trust", "-E", "UTF8"],
-        check=True, capture_output=True,
+        [
+            *as_postgres,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
     )
     subprocess.run(
-        [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w",
-         "-o", f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1", "start"],
-        check=True, capture_output=True,
+        [
+            *as_postgres,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(tmp / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -75,7 +96,8 @@ def private_server() -> Iterator[str]:
     finally:
         subprocess.run(
             [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(tmp, ignore_errors=True)
 
