@@ -24,11 +24,7 @@ def settings_classes() -> list[type[BaseSettings]]:
         for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
             if info.name.rsplit(".", 1)[-1] == "settings":
                 importlib.import_module(info.name)
-    found = {
-        cls
-        for cls in _subclasses(BaseSettings)
-        if cls.__module__.split(".")[0] in PACKAGES
-    }
+    found = {cls for cls in _subclasses(BaseSettings) if cls.__module__.split(".")[0] in PACKAGES}
     return sorted(found, key=lambda c: (c.__module__, c.__name__))
 
 

@@ -72,7 +72,9 @@ def test_dockerfile_stages_and_files_exist(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         build = service.get("build")
         if build:
-            assert (REPO / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).exists()
+            assert (
+                REPO / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+            ).exists()
             assert build["target"] in stages, f"{name}: no Dockerfile stage {build['target']!r}"
     assert copies
     for stage, source in copies:
