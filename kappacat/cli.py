@@ -6,7 +6,10 @@ import typer
 
 from catalog_api.cli import register as register_catalog
 from inference.cli import register as register_inference
+from inference.sample.cli import register as register_sample
+from ingest.cli import register as register_ingest
 from kappacat.dbcli import register as register_db
+from tiler.cli import register as register_tiler
 
 app = typer.Typer(
     name="kappacat",
@@ -21,6 +24,9 @@ app.add_typer(serve_app, name="serve")
 register_db(app)
 register_catalog(app, serve_app)
 register_inference(app)
+register_sample(app)
+register_ingest(app)
+register_tiler(app, serve_app)
 
 
 def main() -> None:
