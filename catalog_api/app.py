@@ -1,23 +1,73 @@
-"""The STAC API app, assembled by :func:`create_app` for uvicorn (``--factory``) and tests alike."""
+"""The STAC API app, assembled by :func:`create_app` for uvicorn (``--factory``) and tests alike.
+
+It is stac-fastapi-pgstac's ``instantiate_api`` with KappaCat's parts swapped in: the search
+request models (``search.py``), the read client (``client.py``), the query extension with every
+operator (``query.py``), the transaction routes (``transactions.py``, only with API keys) and
+one set of error handlers (``errors.py``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from fastapi import Depends, FastAPI
+from asyncpg import Connection
+from brotli_asgi import BrotliMiddleware
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from stac_fastapi.pgstac.app import instantiate_api
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.middleware import ProxyHeaderMiddleware
+from stac_fastapi.api.models import (
+    EmptyRequest,
+    JSONResponse,
+    create_get_request_model,
+    create_post_request_model,
+    create_request_model,
+)
+from stac_fastapi.extensions import (
+    BulkTransactionExtension,
+    CollectionSearchExtension,
+    CollectionSearchFilterExtension,
+    FieldsExtension,
+    ItemCollectionFilterExtension,
+    OffsetPaginationExtension,
+    SearchFilterExtension,
+    TokenPaginationExtension,
+)
+from stac_fastapi.extensions.fields import FieldsConformanceClasses
+from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
+from stac_fastapi.extensions.query import QueryConformanceClasses
+from stac_fastapi.extensions.sort import (
+    CollectionSearchSortExtension,
+    ItemCollectionSortExtension,
+    SearchSortExtension,
+)
 from stac_fastapi.pgstac.config import PostgresSettings
 from stac_fastapi.pgstac.config import Settings as StacFastapiSettings
+from stac_fastapi.pgstac.core import health_check
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
-from stac_fastapi.pgstac.models.extensions import Extensions
+from stac_fastapi.pgstac.db import get_connection as pgstac_connection
+from stac_fastapi.pgstac.extensions import FreeTextExtension
+from stac_fastapi.pgstac.extensions import QueryExtension as CollectionQueryExtension
+from stac_fastapi.pgstac.extensions.filter import FiltersClient
+from stac_fastapi.pgstac.transactions import BulkTransactionsClient
+from stac_fastapi.types.extension import ApiExtension
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from catalog_api.auth import require_api_key
+from catalog_api.client import CatalogClient
+from catalog_api.errors import add_exception_handlers, translate_database_errors
+from catalog_api.query import QueryExtension
+from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
 from catalog_api.settings import ApiSettings
+from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
 from kappacat import __version__
 from kappacat.settings import DatabaseSettings
+
+STAC_VERSION = "1.1.0"
 
 WRITE_SCOPES = [
     {"path": "/collections", "method": "POST"},
@@ -56,11 +106,97 @@ def stac_fastapi_settings(settings: ApiSettings) -> StacFastapiSettings:
         enable_transactions_extensions=settings.transactions_enabled,
         cors_origins=settings.cors_origins,
         cors_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        cors_headers=["Content-Type", "Authorization", "X-API-Key"],
+        cors_headers=["Content-Type", "Authorization", "X-API-Key", "Prefer"],
         openapi_url="/api",
         docs_url="/api.html",
-        root_path="",
+        root_path="",  # uvicorn's root_path (``kappacat serve api``) sets it per request
     )
+
+
+@asynccontextmanager
+async def get_connection(
+    request: Request, readwrite: Literal["r", "w"] = "r"
+) -> AsyncIterator[Connection]:
+    """A pooled connection; whatever the database raises comes out as an API error."""
+    with translate_database_errors():
+        async with pgstac_connection(request, readwrite) as conn:
+            yield conn
+
+
+def search_extensions() -> list[ApiExtension]:
+    """Extensions of ``/search``."""
+    return [
+        QueryExtension(),
+        SearchSortExtension(),
+        FieldsExtension(),
+        SearchFilterExtension(client=FiltersClient()),
+        TokenPaginationExtension(),
+    ]
+
+
+def items_extensions() -> list[ApiExtension]:
+    """Extensions of ``/collections/{collection_id}/items``."""
+    return [
+        QueryExtension(conformance_classes=[QueryConformanceClasses.ITEMS]),
+        ItemCollectionSortExtension(),
+        FieldsExtension(conformance_classes=[FieldsConformanceClasses.ITEMS]),
+        ItemCollectionFilterExtension(client=FiltersClient()),
+        TokenPaginationExtension(),
+    ]
+
+
+def collection_search_extension() -> CollectionSearchExtension:
+    """Collection search (``/collections`` with bbox, datetime, q, filter, sort, fields)."""
+    return CollectionSearchExtension.from_extensions(
+        [
+            CollectionQueryExtension(conformance_classes=[QueryConformanceClasses.COLLECTIONS]),
+            CollectionSearchSortExtension(),
+            FieldsExtension(conformance_classes=[FieldsConformanceClasses.COLLECTIONS]),
+            CollectionSearchFilterExtension(client=FiltersClient()),
+            FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.COLLECTIONS]),
+            OffsetPaginationExtension(),
+        ]
+    )
+
+
+def transaction_extensions(fastapi_settings: StacFastapiSettings) -> list[ApiExtension]:
+    """The write routes (only mounted when API keys are configured)."""
+    return [
+        CatalogTransactionExtension(
+            client=CatalogTransactionsClient(),
+            settings=fastapi_settings,
+            response_class=JSONResponse,
+        ),
+        BulkTransactionExtension(client=BulkTransactionsClient()),
+    ]
+
+
+def _cap_limit(schema: dict[str, Any], max_limit: int) -> None:
+    if schema.get("type") == "integer":
+        schema["maximum"] = max_limit
+    for branch in schema.get("anyOf", []):
+        _cap_limit(branch, max_limit)
+
+
+def advertise_max_limit(app: FastAPI, max_limit: int) -> None:
+    """Put ``max_limit`` into the OpenAPI document as the maximum of every ``limit``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "limit":
+                        _cap_limit(parameter.get("schema", {}), max_limit)
+        for model in schema.get("components", {}).get("schemas", {}).values():
+            if "limit" in model.get("properties", {}):
+                _cap_limit(model["properties"]["limit"], max_limit)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -75,6 +211,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await connect_to_db(
             app,
+            get_conn=cast(Any, get_connection),
             postgres_settings=postgres_settings(database.reader_url, settings),
             add_write_connection_pool=settings.transactions_enabled,
             write_postgres_settings=postgres_settings(database.url, settings),
@@ -82,15 +219,63 @@ def create_app(
         yield
         await close_db_connection(app)
 
-    api = instantiate_api(
-        extensions=Extensions(settings=fastapi_settings),
-        lifespan=lifespan,
+    search = search_extensions()
+    items = items_extensions()
+    collection_search = collection_search_extension()
+    writes = transaction_extensions(fastapi_settings) if settings.transactions_enabled else []
+    post_model = create_post_request_model(search, base_model=SearchPostRequestBase)
+    client = CatalogClient(
+        max_limit=settings.max_limit, refuse_limit_above_max=settings.refuse_limit_above_max
+    )
+    client.pgstac_search_model = cast(Any, post_model)
+    client.landing_page_id = "kappacat"
+    api = StacApi(
+        app=FastAPI(
+            openapi_url=fastapi_settings.openapi_url,
+            docs_url=fastapi_settings.docs_url,
+            redoc_url=None,
+            title=settings.title,
+            version=__version__,
+            description=settings.description,
+            lifespan=lifespan,
+        ),
+        router=APIRouter(),
         settings=fastapi_settings,
+        extensions=[*search, *items, *writes, collection_search],
+        exceptions={},  # errors.add_exception_handlers below answers them all
+        client=client,
+        stac_version=STAC_VERSION,
+        response_class=JSONResponse,
+        items_get_request_model=cast(
+            Any,
+            create_request_model(
+                "ItemCollectionUri", base_model=ItemsGetRequestBase, extensions=items
+            ),
+        ),
+        search_get_request_model=create_get_request_model(search, SearchGetRequestBase),
+        search_post_request_model=post_model,
+        collections_get_request_model=collection_search.GET or EmptyRequest,
+        middlewares=[
+            Middleware(BrotliMiddleware),
+            Middleware(ProxyHeaderMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=fastapi_settings.cors_origins,
+                allow_methods=fastapi_settings.cors_methods,
+                allow_headers=fastapi_settings.cors_headers,
+                expose_headers=["Location"],
+                max_age=600,
+            ),
+        ],
+        health_check=cast(Any, health_check),
     )
     app = api.app
+    add_exception_handlers(app)
+    advertise_max_limit(app, settings.max_limit)
     if settings.transactions_enabled:
         api.add_route_dependencies(
-            scopes=WRITE_SCOPES, dependencies=[Depends(require_api_key(settings.api_keys))]
+            scopes=cast(Any, WRITE_SCOPES),
+            dependencies=[Depends(require_api_key(settings.api_keys))],
         )
     if settings.assets_dir is not None:
         app.mount("/assets", StaticFiles(directory=settings.assets_dir), name="assets")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Sequence
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from pydantic import SecretStr
+
+from catalog_api.errors import NotAuthenticated
 
 
 def require_api_key(keys: Sequence[SecretStr]) -> Callable[[Request], None]:
@@ -20,9 +22,8 @@ def require_api_key(keys: Sequence[SecretStr]) -> Callable[[Request], None]:
             given = auth[7:].strip()
         if given and any(hmac.compare_digest(given.encode(), s) for s in secrets):
             return
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="this route needs an API key (X-API-Key header or Authorization: Bearer)",
+        raise NotAuthenticated(
+            "this route needs an API key (X-API-Key header or Authorization: Bearer)",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

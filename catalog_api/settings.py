@@ -34,7 +34,12 @@ class ApiSettings(BaseSettings):
     """Keys that may use the write routes (header ``X-API-Key`` or ``Authorization: Bearer``).
     Without any key the transaction routes are not exposed at all."""
     max_limit: int = Field(1000, ge=1, le=10_000)
-    """Largest page size a search may ask for; above it the request is refused with a 400."""
+    """Largest page size of a search. A larger ``limit`` is answered with this many items per
+    page, as the STAC API specification requires (OGC API Features: "SHALL NOT result in an
+    error")."""
+    refuse_limit_above_max: bool = False
+    """Refuse a ``limit`` above ``max_limit`` with a 400 instead (not what the specification
+    asks; for operators whose clients must learn they got less than they asked for)."""
     pool_min_size: int = 1
     pool_max_size: int = 10
     assets_dir: Path | None = None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pystac
 import rasterio
@@ -169,6 +170,9 @@ def build_mask_item(
         )
     )
     source = product.source_item_href or product.href
+    if source and not urlsplit(source).scheme:
+        # A local SAFE path: as a file URI, so that no API resolves it against its own host.
+        source = Path(source).absolute().as_uri()
     if source:
         item.add_link(
             pystac.Link(

@@ -21,23 +21,24 @@ def migrate_command(
     ),
 ) -> None:
     """Bring the database to the current schema (pgstac, KappaCat tables, roles, collections)."""
-    from catalog_api.collections import collection_dicts
-    from ingest.publish import upsert_collections
+    import psycopg
+
     from kappacat.migrate import MigrationError, migrate
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = DatabaseSettings()
     try:
-        report = migrate(settings)
-    except (MigrationError, OSError) as exc:
+        report = migrate(settings, collections=not skip_collections)
+    except (MigrationError, psycopg.Error, OSError) as exc:
         raise _fail(f"{redact(settings.url)}: {exc}") from exc
     typer.echo(f"pgstac {report.pgstac_before or '(none)'} -> {report.pgstac_after}")
     for name in report.applied:
         typer.echo(f"applied {name}")
     for role in report.roles_created:
         typer.echo(f"created role {role}")
+    if report.queryables_changed:
+        typer.echo(f"registered queryables: {', '.join(report.queryables_changed)}")
     if not skip_collections:
-        upsert_collections(settings.url, collection_dicts())
         typer.echo("collections up to date")
     if not report.changed:
         typer.echo("schema already up to date")

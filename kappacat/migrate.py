@@ -9,6 +9,9 @@ import psycopg
 from psycopg import sql
 from pypgstac.migrate import Migrate
 
+from catalog_api.collections import collection_dicts
+from catalog_api.queryables import upsert_queryables
+from ingest.publish import upsert_collections
 from kappacat.db import pgstac_db
 from kappacat.settings import DatabaseSettings
 from migrations import PGSTAC_VERSION, sql_files
@@ -31,6 +34,7 @@ class MigrationReport:
     pgstac_after: str
     applied: list[str] = field(default_factory=list)
     roles_created: list[str] = field(default_factory=list)
+    queryables_changed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -79,15 +83,24 @@ def _grant(conn: psycopg.Connection, settings: DatabaseSettings) -> None:
     )
 
 
-def migrate(settings: DatabaseSettings | None = None) -> MigrationReport:
-    """Migrate the database in ``settings.url``; safe to run again and from many processes."""
+def migrate(
+    settings: DatabaseSettings | None = None, *, collections: bool = True
+) -> MigrationReport:
+    """Migrate the database in ``settings.url``; safe to run again and from many processes.
+
+    With ``collections`` the mask collections and their queryables are created or updated too.
+    """
     settings = settings or DatabaseSettings()
     with psycopg.connect(settings.url, autocommit=True) as lock_conn:
         # A session-level advisory lock: a second migrator waits here until the first is done,
         # then finds everything in place and changes nothing.
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
         try:
-            return _migrate_locked(lock_conn, settings)
+            report = _migrate_locked(lock_conn, settings)
+            if collections:
+                upsert_collections(settings.url, collection_dicts())
+                report.queryables_changed = upsert_queryables(settings.url)
+            return report
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
 

@@ -57,8 +57,6 @@ def pg_admin_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def template_database(pg_admin_url: str) -> Iterator[str]:
     """A database migrated by ``kappacat migrate`` (with collections), used as a template."""
-    from catalog_api.collections import collection_dicts
-    from ingest.publish import upsert_collections
     from kappacat.migrate import migrate
 
     name = f"kappacat_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -66,7 +64,6 @@ def template_database(pg_admin_url: str) -> Iterator[str]:
     url = with_database(pg_admin_url, name)
     try:
         migrate(DatabaseSettings(url=url))
-        upsert_collections(url, collection_dicts())
         yield name
     finally:
         drop_database(pg_admin_url, name)

@@ -31,6 +31,9 @@ def schema_fingerprint(url: str) -> dict[str, object]:
         collections = conn.execute(
             "SELECT id, md5(content::text) FROM pgstac.collections ORDER BY 1"
         ).fetchall()
+        queryables = conn.execute(
+            "SELECT name, md5(definition::text) FROM pgstac.queryables ORDER BY 1"
+        ).fetchall()
         roles = conn.execute(
             "SELECT r.rolname, g.rolname FROM pg_auth_members m "
             "JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid "
@@ -43,6 +46,7 @@ def schema_fingerprint(url: str) -> dict[str, object]:
         "pgstac": pgstac,
         "collections": collections,
         "roles": roles,
+        "queryables": queryables,
     }
 
 

@@ -60,6 +60,7 @@ def test_mask_item_carries_counts_checksum_and_source(
     assert props["kappacat:model"] == "ukis-csmask-6b-l1c"
     assert "onnxruntime" in props["processing:software"]
     rels = {link["rel"]: link["href"] for link in item["links"]}
+    assert rels["derived_from"].startswith("file:///eodata/")
     assert rels["derived_from"].endswith(".SAFE")
 
 

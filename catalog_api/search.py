@@ -1,0 +1,64 @@
+"""Request models of item search, built on stac-fastapi's with the changes the API needs.
+
+- ``limit`` is not silently cropped at 10 000: the client refuses a limit above
+  ``ApiSettings.max_limit`` with a 400, and it can only do that if it sees the limit asked for.
+- POST ``collections`` may be one id instead of a list of one (stac-api-validator and some
+  clients send it so; the STAC API JSON schema says array, and accepting both costs nothing).
+- ``query`` may be combined with ``filter``: both become one CQL2 filter (see ``query.py``).
+- POST ``"fields": null`` is refused: ``fields`` is an object (empty for the default fields).
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the annotations of these
+# request classes at runtime, through attrs-generated ``__init__``s that cannot resolve strings.
+
+from typing import Annotated, Any
+
+import attr
+from fastapi import Query
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
+from stac_fastapi.api.models import ItemCollectionUri
+from stac_fastapi.pgstac.types.search import PgstacSearch
+from stac_fastapi.types.search import BaseSearchGetRequest
+
+LIMIT_DESCRIPTION = (
+    "The number of results per page (default 10). Above the maximum of this schema the "
+    "request is refused with 400."
+)
+
+
+class SearchPostRequestBase(PgstacSearch):
+    """Base of the POST /search body model."""
+
+    limit: PositiveInt | None = Field(10, description=LIMIT_DESCRIPTION)
+
+    @field_validator("collections", mode="before")
+    @classmethod
+    def _one_collection(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("filter_lang", check_fields=False)
+    @classmethod
+    def validate_query_uses_cql(cls, value: str, info: ValidationInfo) -> str:
+        """Allow ``query`` with ``filter`` (replaces pgstac's refusal of the two together)."""
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_is_an_object(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "fields" in data and data["fields"] is None:
+            raise ValueError("fields must be an object ({} for the default fields), not null")
+        return data
+
+
+@attr.s
+class SearchGetRequestBase(BaseSearchGetRequest):
+    """Base of the GET /search parameters model."""
+
+    limit: Annotated[PositiveInt | None, Query(description=LIMIT_DESCRIPTION)] = attr.ib(default=10)
+
+
+@attr.s
+class ItemsGetRequestBase(ItemCollectionUri):
+    """Base of the GET /collections/{collection_id}/items parameters model."""
+
+    limit: Annotated[PositiveInt | None, Query(description=LIMIT_DESCRIPTION)] = attr.ib(default=10)

@@ -1,0 +1,211 @@
+"""The transaction extensions (items and collections), as the specification words them.
+
+https://github.com/stac-api-extensions/transaction, "Methods":
+
+- ``POST /collections/{id}/items`` takes a *partial* item (the server fills in ``collection``
+  and the links, so an item without ``links`` is accepted) and answers 201 with a
+  ``Location`` header and the new item.
+- ``PUT`` and ``PATCH`` answer 204 without a body; with ``Prefer: return=representation``
+  (RFC 7240) they answer 200 with the updated resource. Both are allowed by the spec.
+- ``DELETE`` answers 204, also when nothing was there: "Returning a 200 or 204 is also valid
+  in this situation", and it makes a retried DELETE harmless.
+
+Only mounted when API keys are configured; ``app.py`` puts the key check on every route.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the annotations of these
+# request classes at runtime, through attrs-generated ``__init__``s that cannot resolve strings.
+
+import contextlib
+from collections.abc import Sequence
+from typing import Annotated, Any, cast
+
+import attr
+from fastapi import APIRouter, Body, FastAPI, Request
+from pydantic import Field
+from stac_fastapi.api.models import CollectionUri, GeoJSONResponse, ItemUri, JSONResponse
+from stac_fastapi.api.routes import create_async_endpoint
+from stac_fastapi.extensions.transaction import TransactionExtension
+from stac_fastapi.extensions.transaction.transaction import (
+    PatchCollection,
+    PatchItem,
+    PutCollection,
+)
+from stac_fastapi.pgstac.transactions import TransactionsClient
+from stac_fastapi.types.errors import ConflictError, NotFoundError
+from stac_pydantic import Collection, Item, ItemCollection
+from stac_pydantic.links import Links
+from starlette.responses import Response
+
+from catalog_api.errors import BadRequest, Conflict
+
+NO_CONTENT = 204
+DONE = "Done (200 with the resource when sent Prefer: return=representation)"
+
+
+class PartialItem(Item):
+    """An item as a client may send it: the server makes the links."""
+
+    links: Links = Field(default_factory=lambda: Links([]))
+
+
+class PartialItemCollection(ItemCollection):
+    """A feature collection of partial items."""
+
+    features: Sequence[PartialItem]
+
+
+@attr.s
+class PostItem(CollectionUri):
+    """Create an item (or several, as a feature collection)."""
+
+    item: Annotated[PartialItem | PartialItemCollection, Body()] = attr.ib(default=None)
+
+
+@attr.s
+class PutItem(ItemUri):
+    """Replace an item."""
+
+    item: Annotated[PartialItem, Body()] = attr.ib(default=None)
+
+
+def wants_representation(request: Request) -> bool:
+    """Whether the client asked for the resource back (``Prefer: return=representation``)."""
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip() == "return=representation" for p in prefer.split(","))
+
+
+def _self_href(resource: dict[str, Any]) -> str | None:
+    for link in resource.get("links", []):
+        if link.get("rel") == "self":
+            return str(link["href"])
+    return None
+
+
+def _updated(request: Request, resource: Any, media: type[JSONResponse]) -> Response:
+    if wants_representation(request):
+        return media(resource)
+    return Response(status_code=NO_CONTENT)
+
+
+@attr.s
+class CatalogTransactionsClient(TransactionsClient):
+    """pgstac's transactions with the status codes and headers described above."""
+
+    async def create_item(self, *args: Any, **kwargs: Any) -> Response:
+        """Create an item: 201 with ``Location``; a feature collection: 201 without."""
+        try:
+            created = await super().create_item(*args, **kwargs)
+        except ConflictError as exc:
+            where = kwargs.get("collection_id")
+            raise Conflict(f"an item with this id already exists in {where!r}") from exc
+        if isinstance(created, Response):
+            return created
+        item = cast(dict[str, Any], created)
+        location = _self_href(item)
+        headers = {"Location": location} if location else None
+        return GeoJSONResponse(item, status_code=201, headers=headers)
+
+    async def update_item(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Replace an item: 204, or 200 with the item when asked."""
+        collection_id, item_id = kwargs["collection_id"], kwargs["item_id"]
+        body_id = kwargs["item"].id
+        if body_id != item_id:
+            raise BadRequest(f"the item's id {body_id!r} differs from {item_id!r} in the URL")
+        await self.get_existing_item(request, collection_id, item_id)
+        item = await super().update_item(request, *args, **kwargs)
+        return _updated(request, item, GeoJSONResponse)
+
+    async def patch_item(self, *args: Any, request: Request, **kwargs: Any) -> Response:
+        """Patch an item: 204, or 200 with the item when asked."""
+        item = await super().patch_item(*args, request=request, **kwargs)
+        return _updated(request, item, GeoJSONResponse)
+
+    async def delete_item(self, *args: Any, **kwargs: Any) -> Response:
+        """Delete an item: 204, also when it did not exist."""
+        with contextlib.suppress(NotFoundError):
+            await super().delete_item(*args, **kwargs)
+        return Response(status_code=NO_CONTENT)
+
+    async def create_collection(self, *args: Any, **kwargs: Any) -> Response:
+        """Create a collection: 201 with ``Location``."""
+        try:
+            created = await super().create_collection(*args, **kwargs)
+        except ConflictError as exc:
+            raise Conflict("a collection with this id already exists") from exc
+        collection = cast(dict[str, Any], created)
+        location = _self_href(collection)
+        headers = {"Location": location} if location else None
+        return JSONResponse(collection, status_code=201, headers=headers)
+
+    async def update_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
+        """Replace a collection: 204, or 200 with it when asked."""
+        body_id, collection_id = kwargs["collection"].id, kwargs["collection_id"]
+        if body_id != collection_id:
+            raise BadRequest(f"the collection's id {body_id!r} differs from {collection_id!r}")
+        collection = await super().update_collection(*args, request=request, **kwargs)
+        return _updated(request, collection, JSONResponse)
+
+    async def patch_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
+        """Patch a collection: 204, or 200 with it when asked."""
+        collection = await super().patch_collection(*args, request=request, **kwargs)
+        return _updated(request, collection, JSONResponse)
+
+    async def delete_collection(self, *args: Any, **kwargs: Any) -> Response:
+        """Delete a collection: 204, also when it did not exist."""
+        with contextlib.suppress(NotFoundError):
+            await super().delete_collection(*args, **kwargs)
+        return Response(status_code=NO_CONTENT)
+
+    async def get_existing_item(self, request: Request, collection_id: str, item_id: str) -> None:
+        """Raise NotFoundError unless the item exists (PUT must answer 404 for a new id)."""
+        async with request.app.state.get_connection(request, "r") as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM items WHERE collection = $1 AND id = $2", collection_id, item_id
+            )
+        if not found:
+            raise NotFoundError(f"Item {item_id} in Collection {collection_id} does not exist.")
+
+
+def _documented(status: int, media: str, description: str) -> dict[int | str, dict[str, Any]]:
+    content: dict[str, Any] = {media: {}} if status != NO_CONTENT else {}
+    return {status: {"description": description, "content": content}}
+
+
+@attr.s
+class CatalogTransactionExtension(TransactionExtension):
+    """The transaction routes, with partial items accepted and 201/204 answers."""
+
+    def register(self, app: FastAPI) -> None:
+        """Add the item and collection write routes to ``app``."""
+        router = APIRouter(prefix=app.state.router_prefix)
+        client = self.client
+        geojson, json = "application/geo+json", "application/json"
+        items = "/collections/{collection_id}/items"
+        routes: list[tuple[str, str, str, Any, Any, int, str]] = [
+            ("Create Item", items, "POST", client.create_item, PostItem, 201, geojson),
+            ("Update Item", items + "/{item_id}", "PUT", client.update_item, PutItem, 204, ""),
+            ("Patch Item", items + "/{item_id}", "PATCH", client.patch_item, PatchItem, 204, ""),
+            ("Delete Item", items + "/{item_id}", "DELETE", client.delete_item, ItemUri, 204, ""),
+            ("Create Collection", "/collections", "POST", client.create_collection, Collection,
+             201, json),
+            ("Update Collection", "/collections/{collection_id}", "PUT",
+             client.update_collection, PutCollection, 204, ""),
+            ("Patch Collection", "/collections/{collection_id}", "PATCH",
+             client.patch_collection, PatchCollection, 204, ""),
+            ("Delete Collection", "/collections/{collection_id}", "DELETE",
+             client.delete_collection, CollectionUri, 204, ""),
+        ]  # fmt: skip
+        for name, path, method, endpoint, model, status, media in routes:
+            description = "Created" if status == 201 else DONE
+            router.add_api_route(
+                name=name,
+                path=path,
+                methods=[method],
+                status_code=status,
+                endpoint=create_async_endpoint(endpoint, model),
+                responses=_documented(status, media, description),
+                response_class=self.response_class,
+                dependencies=self.route_dependencies,
+            )
+        app.include_router(router, tags=["Transaction Extension"])

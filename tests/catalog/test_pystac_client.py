@@ -1,0 +1,88 @@
+"""The catalogue as a notebook user meets it: pystac-client against ``kappacat serve api``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pystac_client import Client
+
+from catalog_api.collections import L1C
+from kappacat.stac_validation import StacValidator
+from tests.catalog.api_support import loaded_database, lon_of, make_items
+from tests.servers import serve
+
+pytestmark = pytest.mark.integration
+
+COUNT = 60
+
+
+@pytest.fixture(scope="module")
+def items(mask_cog: tuple[Path, np.ndarray]) -> list[dict[str, Any]]:
+    """The published items: one a day from 2023-06-01, over 20 places."""
+    return make_items(*mask_cog, COUNT)
+
+
+@pytest.fixture(scope="module")
+def api_url(
+    pg_admin_url: str, template_database: str, items: list[dict[str, Any]], validator: StacValidator
+) -> Iterator[str]:
+    """``kappacat serve api`` over the items."""
+    with (
+        loaded_database(pg_admin_url, template_database, items, validator) as database,
+        serve("api", {"KAPPACAT_DATABASE_URL": database.url}, "/_mgmt/health") as url,
+    ):
+        yield url
+
+
+def expected_ids(
+    items: list[dict[str, Any]], west: float, east: float, until: datetime
+) -> set[str]:
+    """Ids of the items inside [west, east] in longitude, up to ``until``, under 60 % cloud."""
+    out = set()
+    for item in items:
+        when = datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
+        inside = west <= item["bbox"][0] and item["bbox"][2] <= east
+        if inside and when <= until and item["properties"]["eo:cloud_cover"] < 60:
+            out.add(item["id"])
+    return out
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_search_by_place_date_and_cloud_cover_pages_through_every_match(
+    api_url: str, items: list[dict[str, Any]], method: str
+) -> None:
+    catalog = Client.open(api_url)
+    assert catalog.id == "kappacat"
+    west, east = lon_of(0) - 0.01, lon_of(9) + 0.1  # the first 10 of the 20 places
+    until = datetime(2023, 7, 20, 23, 59, 59, tzinfo=UTC)
+    search = catalog.search(
+        collections=[L1C],
+        bbox=[west, 47.7, east, 47.9],
+        datetime=["2023-06-01T00:00:00Z", until.strftime("%Y-%m-%dT%H:%M:%SZ")],
+        filter={"op": "<", "args": [{"property": "eo:cloud_cover"}, 60]},
+        filter_lang="cql2-json",
+        limit=4,
+        method=method,
+    )
+    pages = list(search.pages())
+    found = [item for page in pages for item in page.items]
+
+    want = expected_ids(items, west, east, until)
+    assert len(want) > 8  # enough matches that paging is exercised
+    assert len(pages) == -(-len(want) // 4)
+    assert sorted(i.id for i in found) == sorted(want)
+    assert all(i.collection_id == L1C and "mask" in i.assets for i in found)
+    assert all(i.properties["eo:cloud_cover"] < 60 for i in found)
+
+
+def test_collections_and_items_browse_like_a_static_catalogue(api_url: str) -> None:
+    catalog = Client.open(api_url)
+    collection = catalog.get_collection(L1C)
+    assert collection.license == "CC-BY-4.0"
+    first = next(collection.get_items())
+    assert first.get_self_href() == f"{api_url}/collections/{L1C}/items/{first.id}"
