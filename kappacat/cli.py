@@ -9,6 +9,7 @@ from inference.cli import register as register_inference
 from inference.sample.cli import register as register_sample
 from ingest.cli import register as register_ingest
 from kappacat.dbcli import register as register_db
+from kappacat.demo import demo_command
 from tiler.cli import register as register_tiler
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ register_inference(app)
 register_sample(app)
 register_ingest(app)
 register_tiler(app, serve_app)
+app.command("demo")(demo_command)
 
 
 def main() -> None:
