@@ -40,6 +40,7 @@ class MaskResult:
     model_card: dict[str, Any]  # the card as a dict, recorded in the item
     thumbnail_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stage name -> seconds
+    extra: dict[str, Any] = field(default_factory=dict)  # run details: resolution, tiles, providers
 
     @property
     def valid_pixels(self) -> int:
@@ -51,7 +52,7 @@ class MaskResult:
         """Share of each class 1-5 in percent of the pixels inside the footprint (1-5)."""
         total = sum(n for v, n in self.class_counts.items() if v != 0)
         if total == 0:
-            return {v: 0.0 for v in range(1, 6)}
+            return dict.fromkeys(range(1, 6), 0.0)
         return {v: 100.0 * self.class_counts.get(v, 0) / total for v in range(1, 6)}
 
     @property

@@ -1,0 +1,199 @@
+"""Model cards: everything the engine needs to run a segmentation model on Sentinel-2 bands.
+
+A card is a small YAML or JSON file. The default cards, shipped in ``inference/cards/``, run
+the pretrained 6-band U-Nets of the ``ukis-csmask`` package, whose ONNX files are loaded from
+the installed package (``package:ukis_csmask/model_6b_l1c.onnx``), never copied.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager, nullcontext
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from inference.bands import band_id
+from inference.errors import ModelCardError
+from kappacat.legend import LEGEND_BY_VALUE, NODATA
+
+if TYPE_CHECKING:
+    from inference.settings import InferenceSettings
+
+CARDS_PACKAGE = "inference.cards"
+
+
+class OutputClass(BaseModel):
+    """One output channel of the model and the legend value it maps to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = Field(ge=0)
+    name: str
+    legend: int
+
+    @field_validator("legend")
+    @classmethod
+    def _in_legend(cls, value: int) -> int:
+        if value not in LEGEND_BY_VALUE or value == NODATA:
+            raise ValueError(f"legend value {value} is not a class of the mask legend (1-5)")
+        return value
+
+
+class Normalisation(BaseModel):
+    """How reflectances become model inputs, per band in the card's band order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["standardise", "minmax", "linear", "none"] = "none"
+    mean: list[float] | None = None  # standardise: (x - mean) / std
+    std: list[float] | None = None
+    min: list[float] | None = None  # minmax: (x - min) / (max - min)
+    max: list[float] | None = None
+    clip: bool = False  # clip the normalised values to [0, 1]
+    scale: float = 1.0  # linear: x * scale + offset
+    offset: float = 0.0
+
+
+class ModelCard(BaseModel):
+    """A model card (see DESIGN.md, "Models")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str
+    version: str
+    description: str = ""
+    license: str | None = None
+    url: str | None = None
+    onnx: str  # a path (relative to the card file) or "package:<package>/<file>"
+    bands: list[str]  # band ids in input channel order
+    resolution: float = Field(gt=0)  # processing resolution in metres
+    tile_size: int = Field(ge=16)
+    overlap: float = Field(0.2, ge=0.0, lt=0.5)  # fraction of the tile shared with a neighbour
+    levels: list[Literal["L1C", "L2A"]]
+    input_unit: Literal["reflectance", "dn"] = "reflectance"  # dn = reflectance * 10000
+    input_layout: Literal["NCHW", "NHWC"] = "NCHW"
+    normalisation: Normalisation = Normalisation()
+    output_activation: Literal["softmax", "none"] = "softmax"  # none: outputs are probabilities
+    classes: list[OutputClass]
+    source: str | None = Field(None, exclude=True)  # where the card was read from
+
+    @field_validator("bands")
+    @classmethod
+    def _canonical_bands(cls, value: list[str]) -> list[str]:
+        out = []
+        for name in value:
+            canonical = band_id(name)
+            if canonical is None:
+                raise ValueError(f"unknown Sentinel-2 band {name!r}")
+            out.append(canonical)
+        return out
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelCard:
+        n = len(self.bands)
+        norm = self.normalisation
+        for field in ("mean", "std", "min", "max"):
+            values = getattr(norm, field)
+            if values is not None and len(values) != n:
+                raise ValueError(f"normalisation.{field} has {len(values)} values for {n} bands")
+        if norm.method == "standardise" and (norm.mean is None or norm.std is None):
+            raise ValueError("normalisation 'standardise' needs mean and std")
+        if norm.method == "minmax" and (norm.min is None or norm.max is None):
+            raise ValueError("normalisation 'minmax' needs min and max")
+        indexes = sorted(c.index for c in self.classes)
+        if indexes != list(range(len(indexes))):
+            raise ValueError("classes must have indexes 0..n-1, each once")
+        if self.overlap_px * 2 >= self.tile_size:
+            raise ValueError("overlap too large for the tile size")
+        return self
+
+    @property
+    def overlap_px(self) -> int:
+        """Overlap between neighbouring tiles in pixels."""
+        return round(self.tile_size * self.overlap)
+
+    @property
+    def legend_values(self) -> list[int]:
+        """Legend value of each output channel, by channel index."""
+        return [c.legend for c in sorted(self.classes, key=lambda c: c.index)]
+
+    def onnx_file(self) -> AbstractContextManager[Path]:
+        """A context giving a filesystem path of the ONNX model (``with card.onnx_file() as p``)."""
+        if self.onnx.startswith("package:"):
+            package, _, name = self.onnx[len("package:") :].partition("/")
+            try:
+                traversable = resources.files(package).joinpath(name)
+            except ModuleNotFoundError as exc:
+                raise ModelCardError(self.id, f"package {package} is not installed") from exc
+            if not traversable.is_file():
+                raise ModelCardError(self.id, f"{name} not found in package {package}")
+            return resources.as_file(traversable)
+        path = Path(self.onnx).expanduser()
+        if not path.is_absolute() and self.source:
+            path = Path(self.source).parent / path
+        if not path.is_file():
+            raise ModelCardError(self.id, f"ONNX file not found: {path}")
+        return nullcontext(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as plain data (for recording in the mask's STAC item)."""
+        return self.model_dump(mode="json")
+
+    def check_level(self, level: str, product: str) -> None:
+        """Raise ModelCardError unless the card accepts products of this level."""
+        if level not in self.levels:
+            raise ModelCardError(
+                self.id, f"accepts {'/'.join(self.levels)} products, {product} is {level}"
+            )
+
+
+def shipped_cards() -> dict[str, Path]:
+    """The cards shipped with the package, by id (file stem)."""
+    folder = resources.files(CARDS_PACKAGE)
+    return {
+        entry.name.rsplit(".", 1)[0]: Path(str(entry))
+        for entry in folder.iterdir()
+        if entry.name.endswith((".yaml", ".yml", ".json")) and ".example." not in entry.name
+    }
+
+
+def load_card(ref: str | Path) -> ModelCard:
+    """Load a card from a YAML/JSON file path, or by the id of a shipped card."""
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        shipped = shipped_cards()
+        if str(ref) not in shipped:
+            known = ", ".join(sorted(shipped))
+            raise ModelCardError(str(ref), f"no such card file or shipped card (shipped: {known})")
+        path = shipped[str(ref)]
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ModelCardError(str(ref), f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelCardError(str(ref), f"{path} does not hold a mapping")
+    try:
+        return ModelCard.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise ModelCardError(str(data.get("id", ref)), f"invalid card {path}: {exc}") from exc
+
+
+def default_card(level: str = "L1C", settings: InferenceSettings | None = None) -> ModelCard:
+    """The default card for a product level, as configured in the settings."""
+    from inference.settings import InferenceSettings
+
+    settings = settings or InferenceSettings()
+    if level == "L1C":
+        return load_card(settings.default_card_l1c)
+    if level == "L2A":
+        return load_card(settings.default_card_l2a)
+    raise ModelCardError("default", f"no default card for product level {level!r}")
+
+
+__all__ = ["ModelCard", "Normalisation", "OutputClass", "default_card", "load_card"]

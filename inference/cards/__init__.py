@@ -1,0 +1,1 @@
+"""Model cards shipped with KappaCat (package data; see :mod:`inference.cards`)."""

@@ -1,0 +1,153 @@
+"""Bad input: one exception type (ProductError) naming the product and the problem, no output."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from inference import InferenceSettings, ProductError, open_product, run_mask
+from inference.sample import SampleProduct
+from kappacat.cli import app
+from tests.inference.conftest import copy_safe
+
+IMG = "GRANULE/*/IMG_DATA"
+
+
+def _mask_fails(source: Path | str, tmp_path: Path, settings: InferenceSettings) -> ProductError:
+    out_dir = tmp_path / "out"
+    with pytest.raises(ProductError) as caught:
+        run_mask(source, out_dir / "mask.tif", settings=settings)
+    leftovers = list(out_dir.iterdir()) if out_dir.exists() else []
+    assert leftovers == [], f"files left behind: {leftovers}"
+    return caught.value
+
+
+def _band(safe: Path, band: str) -> Path:
+    return next(safe.glob(f"{IMG}/*_{band}.jp2"))
+
+
+def _edit_mtd(safe: Path, pattern: str, replacement: str) -> None:
+    mtd = next(safe.glob("MTD_MSIL*.xml"))
+    text, n = re.subn(pattern, replacement, mtd.read_text())
+    assert n, f"{pattern} not found"
+    mtd.write_text(text)
+
+
+def test_truncated_jp2(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    band = _band(safe, "B11")
+    band.write_bytes(band.read_bytes()[: band.stat().st_size // 2])
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == sample_l1c.product_id
+    assert "B11" in error.problem and "truncated" in error.problem
+
+
+def test_truncated_jp2_found_by_gdal_too(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    band = _band(safe, "B04")
+    band.write_bytes(band.read_bytes()[: band.stat().st_size * 2 // 3])
+    unchecked = settings.model_copy(update={"check_jp2": False})
+    error = _mask_fails(safe, tmp_path, unchecked)
+    assert error.product == sample_l1c.product_id
+    assert "cannot read band B04" in error.problem
+
+
+def test_missing_band_file(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    _band(safe, "B12").unlink()
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == sample_l1c.product_id
+    assert "missing band B12" in error.problem
+
+
+def test_band_not_listed(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    _edit_mtd(safe, r"\s*<IMAGE_FILE>[^<]*_B08</IMAGE_FILE>", "")
+    error = _mask_fails(safe, tmp_path, settings)
+    assert "missing band B08" in error.problem and "not listed" in error.problem
+
+
+def test_unknown_product_type(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    _edit_mtd(safe, r"<PRODUCT_TYPE>S2MSI1C</PRODUCT_TYPE>", "<PRODUCT_TYPE>S2MSI1B</PRODUCT_TYPE>")
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == safe.name
+    assert "unknown product type" in error.problem and "S2MSI1B" in error.problem
+
+
+def test_safe_of_another_mission(tmp_path: Path, settings: InferenceSettings) -> None:
+    safe = tmp_path / "S1A_IW_GRDH_1SDV_20230625T053312_20230625T053337_049147_05E8E6_1D52.SAFE"
+    (safe / "measurement").mkdir(parents=True)
+    (safe / "manifest.safe").write_text("<xfdu:XFDU/>")
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == safe.name and "unknown product type" in error.problem
+
+
+def test_zip_that_is_not_a_safe(tmp_path: Path, settings: InferenceSettings) -> None:
+    archive = tmp_path / "holiday-photos.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("photos/beach.txt", "sand")
+    error = _mask_fails(archive, tmp_path, settings)
+    assert error.product == "holiday-photos.zip"
+    assert "does not contain a .SAFE" in error.problem
+
+
+def test_stac_item_not_sentinel2(
+    sample_stac: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    item = json.loads(sample_stac.path.read_text())
+    item["id"] = "LC08_L2SP_196023_20230625_02_T1"
+    item["properties"] = {
+        k: v for k, v in item["properties"].items() if not k.startswith(("s2:", "mgrs:"))
+    }
+    item["properties"].update(platform="landsat-8", constellation="landsat")
+    path = sample_stac.path.parent / "landsat.json"
+    path.write_text(json.dumps(item))
+    try:
+        error = _mask_fails(path, tmp_path, settings)
+    finally:
+        path.unlink()
+    assert error.product == "LC08_L2SP_196023_20230625_02_T1"
+    assert "not a Sentinel-2" in error.problem and "landsat-8" in error.problem
+
+
+def test_product_outside_its_footprint(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    safe = copy_safe(sample_l1c, tmp_path)
+    far_away = "10 20 10 21 11 21 11 20 10 20"  # lat lon pairs in the Sahel, not in 32UQD
+    _edit_mtd(
+        safe, r"<EXT_POS_LIST>[^<]*</EXT_POS_LIST>", f"<EXT_POS_LIST>{far_away}</EXT_POS_LIST>"
+    )
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == sample_l1c.product_id and "outside its footprint" in error.problem
+
+
+def test_nonexistent_source(tmp_path: Path) -> None:
+    with pytest.raises(ProductError, match="no such file"):
+        open_product(tmp_path / "nothing.SAFE")
+
+
+def test_command_exits_2_with_the_message(tmp_path: Path) -> None:
+    archive = tmp_path / "not-a-product.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("readme.txt", "hello")
+    result = CliRunner().invoke(app, ["mask", str(archive), str(tmp_path / "m.tif"), "-q"])
+    assert result.exit_code == 2
+    assert "not-a-product.zip" in result.output and "does not contain a .SAFE" in result.output
+    assert not (tmp_path / "m.tif").exists()
