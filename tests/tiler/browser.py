@@ -1,0 +1,146 @@
+"""A real headless Chromium driven over the DevTools protocol (no browser download, no driver)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--enable-unsafe-swiftshader",  # WebGL on the CPU: MapLibre needs it without a GPU
+    "--window-size=1200,800",
+    "--remote-debugging-port=0",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium, if installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Page:
+    """One browser tab: send DevTools commands, keep the events it reports."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self._next_id = 0
+
+    def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 30) -> Any:
+        """Run a DevTools command and return its result."""
+        self._next_id += 1
+        ident = self._next_id
+        self.ws.send(json.dumps({"id": ident, "method": method, "params": params or {}}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression (awaited if it is a promise)."""
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30) -> None:
+        """Poll a JavaScript expression until it is true."""
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout} s: {expression}")
+            time.sleep(0.1)
+
+    def click(self, x: float, y: float) -> None:
+        """A left click at page coordinates."""
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+            )
+
+    def screenshot(self, clip: dict[str, float]) -> bytes:
+        """A PNG of the given page area."""
+        result = self.send(
+            "Page.captureScreenshot", {"format": "png", "clip": {**clip, "scale": 1}}
+        )
+        return base64.b64decode(result["data"])
+
+    def console_errors(self) -> list[str]:
+        """Errors the page reported: console.error, uncaught exceptions, failed loads."""
+        errors = []
+        for event in self.events:
+            method, params = event["method"], event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                errors.append(
+                    " ".join(
+                        str(a.get("value", a.get("description"))) for a in params.get("args", [])
+                    )
+                )
+            elif method == "Runtime.exceptionThrown":
+                errors.append(json.dumps(params.get("exceptionDetails"))[:500])
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                errors.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}")
+        return errors
+
+
+@contextlib.contextmanager
+def open_page(profile_dir: Path) -> Iterator[Page]:
+    """Start Chromium with a fresh profile and attach to its tab."""
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("chromium is not installed (apt-get install -y chromium)")
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [executable, *FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile_dir / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().count("\n") >= 1):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("chromium did not start its DevTools endpoint")
+            time.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        with connect(url, max_size=None, open_timeout=10) as ws:
+            page = Page(ws)
+            for domain in ("Page", "Runtime", "Log"):
+                page.send(f"{domain}.enable")
+            yield page
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

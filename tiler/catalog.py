@@ -1,0 +1,232 @@
+"""What the tiler reads from pgstac (collections, items, searches), with short-lived caches.
+
+Every cache belongs to one :class:`Catalog`, which belongs to one app: two apps on two
+databases never see each other's answers (titiler-pgstac's caches are module globals).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from titiler.pgstac.model import Search
+
+from tiler.errors import BadRequest, DatabaseUnavailable, NotFound
+
+T = TypeVar("T")
+
+POOL_OPTIONS = "-c search_path=pgstac,public -c application_name=kappacat-tiler"
+MOSAIC_FIELDS = {"include": ["assets", "id", "bbox", "collection"]}
+
+
+class _Memo:
+    """A thread-safe cache whose entries expire after ``ttl`` seconds (0: remember nothing).
+
+    When full, the entry put in longest ago goes first. ``None`` (not found) is not
+    remembered: what is published next shows at once.
+    """
+
+    def __init__(self, ttl: float, maxsize: int) -> None:
+        self._ttl, self._maxsize = ttl, maxsize
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The remembered value of ``key``, else ``compute()`` (remembered from now on)."""
+        if self._ttl <= 0:
+            return compute()
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now:
+                cached: T = entry[1]
+                return cached
+        value = compute()
+        if value is None:
+            return value
+        with self._lock:
+            self._entries[key] = (now + self._ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A STAC item as pgstac returns it, and a tag that changes whenever its content does."""
+
+    content: dict[str, Any]
+    etag: str
+
+
+def open_pool(url: str, min_size: int, max_size: int) -> ConnectionPool:
+    """A psycopg pool on the catalogue with pgstac's search path; fails fast if unreachable."""
+    pool = ConnectionPool(
+        conninfo=url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"options": POOL_OPTIONS, "autocommit": True},
+        open=True,
+        name="kappacat-tiler",
+    )
+    pool.wait(timeout=30)
+    return pool
+
+
+class Catalog:
+    """Reads collections, items and searches from pgstac through a connection pool."""
+
+    def __init__(self, pool: ConnectionPool, ttl: float) -> None:
+        self.pool = pool
+        self._collections = _Memo(ttl, 64)
+        self._items = _Memo(ttl, 10_000)
+        self._searches = _Memo(ttl, 1_000)
+        self._search_info = _Memo(ttl, 1_000)
+        self._mosaic_items = _Memo(ttl, 10_000)
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """A cursor; database faults become 503, pgstac's refusals of bad input 400."""
+        try:
+            with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                yield cur
+        except (pg_errors.DataError, pg_errors.RaiseException) as exc:
+            raise BadRequest(
+                f"the catalogue refused the query: {exc.diag.message_primary}"
+            ) from exc
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailable(f"the catalogue database is unavailable: {exc}") from exc
+
+    def collection(self, collection_id: str) -> dict[str, Any]:
+        """A collection's JSON; :class:`NotFound` if there is none with this id."""
+
+        def read() -> dict[str, Any] | None:
+            with self._cursor() as cur:
+                cur.execute("SELECT pgstac.get_collection(%s) AS c", (collection_id,))
+                row = cur.fetchone()
+            return row["c"] if row else None
+
+        found = self._collections.get(collection_id, read)
+        if not found:
+            raise NotFound(f"collection {collection_id!r} not found")
+        return found
+
+    def collection_ids(self) -> list[str]:
+        """Every collection's id, sorted (not cached: it is asked for rarely)."""
+        with self._cursor() as cur:
+            cur.execute("SELECT id FROM pgstac.collections ORDER BY id")
+            return [str(r["id"]) for r in cur.fetchall()]
+
+    def item(self, collection_id: str, item_id: str) -> CatalogItem:
+        """One item of a collection; :class:`NotFound` if the collection or item is unknown."""
+        self.collection(collection_id)
+
+        def read() -> CatalogItem | None:
+            with self._cursor() as cur:
+                cur.execute("SELECT pgstac.get_item(%s, %s) AS i", (item_id, collection_id))
+                row = cur.fetchone()
+            content = row["i"] if row else None
+            if not content:
+                return None
+            canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+            return CatalogItem(content, hashlib.sha256(canonical.encode()).hexdigest()[:32])
+
+        found = self._items.get((collection_id, item_id), read)
+        if found is None:
+            raise NotFound(f"item {item_id!r} not found in collection {collection_id!r}")
+        return found
+
+    def register_search(self, search: dict[str, Any], metadata: dict[str, Any]) -> str:
+        """Register a search as a mosaic in pgstac (idempotent); returns its hash."""
+        key = json.dumps([search, metadata], sort_keys=True)
+
+        def register() -> str:
+            with self._cursor() as cur:
+                cur.execute(
+                    "SELECT hash FROM pgstac.search_query(%s::jsonb, _metadata => %s::jsonb)",
+                    (json.dumps(search), json.dumps(metadata)),
+                )
+                row = cur.fetchone()
+            if not row:
+                raise BadRequest("the catalogue did not register the search")
+            return str(row["hash"])
+
+        return self._searches.get(key, register)
+
+    def search_info(self, search_id: str) -> Search:
+        """A registered search; :class:`NotFound` if no search has this hash."""
+
+        def read() -> Search | None:
+            with self._cursor() as cur:
+                cur.execute("SELECT * FROM pgstac.searches WHERE hash = %s", (search_id,))
+                row = cur.fetchone()
+            return Search.model_validate(row) if row else None
+
+        found = self._search_info.get(search_id, read)
+        if found is None:
+            raise NotFound(f"search {search_id!r} not found")
+        return found
+
+    def mosaic_items(
+        self,
+        search_id: str,
+        geometry: str,
+        items_limit: int,
+        time_limit: int,
+        exitwhenfull: bool = True,
+        skipcovered: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The items of a registered search over a GeoJSON geometry, in the search's order."""
+        self.search_info(search_id)
+        key = (search_id, geometry, items_limit, exitwhenfull, skipcovered)
+
+        def read() -> list[dict[str, Any]]:
+            with self._cursor() as cur:
+                cur.execute(
+                    "SELECT pgstac.geojsonsearch(%s::jsonb, %s, %s::jsonb, %s, %s, %s::interval,"
+                    " %s, %s) AS fc",
+                    (
+                        geometry,
+                        search_id,
+                        json.dumps(MOSAIC_FIELDS),
+                        10_000,
+                        items_limit,
+                        f"{time_limit} seconds",
+                        exitwhenfull,
+                        skipcovered,
+                    ),
+                )
+                row = cur.fetchone()
+            return list(((row or {}).get("fc") or {}).get("features") or [])
+
+        return self._mosaic_items.get(key, read)
+
+    def search_items(self, search: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Items matching a STAC search, at most ``limit``; and whether more matched."""
+        body = {**search, "limit": limit + 1}
+        with self._cursor() as cur:
+            cur.execute("SELECT pgstac.search(%s::jsonb) AS fc", (json.dumps(body),))
+            row = cur.fetchone()
+        features = list(((row or {}).get("fc") or {}).get("features") or [])
+        return features[:limit], len(features) > limit
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except (psycopg.OperationalError, PoolTimeout):
+            return False

@@ -1,0 +1,33 @@
+"""``kappacat serve tiler``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve_tiler(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8082, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve mask tiles, TileJSON, WMTS, point queries, AOI statistics and the web map."""
+    import uvicorn
+
+    from tiler.settings import TilerSettings
+
+    settings = TilerSettings()
+    uvicorn.run(
+        "tiler.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level="info",
+    )
+
+
+def register(app: typer.Typer, serve_app: typer.Typer) -> None:
+    """Add the tiler commands to the ``kappacat`` command."""
+    serve_app.command("tiler")(serve_tiler)

@@ -1,0 +1,140 @@
+"""rio-tiler readers for mask items: only the ``mask`` asset, only under the storage roots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attr
+import numpy as np
+from geojson_pydantic.geometries import Geometry
+from morecantile import Tile
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.models import ImageData
+from titiler.pgstac.backend import PGSTACBackend
+from titiler.pgstac.model import Search
+
+from tiler.catalog import Catalog
+from tiler.rasters import NODATA, open_dataset, read_tile
+from tiler.storage import MASK_ASSET, StorageRoots
+
+
+@attr.s
+class MaskReader(Reader):
+    """Reads an item's mask COG; ``input`` is the item (a dict, as pgstac returns it).
+
+    The asset's href is checked against ``roots`` before anything is opened, so neither a
+    caller nor a crafted item can make the tiler read another file or URL. The dataset is
+    this thread's kept-open handle (:func:`tiler.rasters.open_dataset`), and plain tiles are
+    read with :func:`tiler.rasters.read_tile`.
+    """
+
+    roots: StorageRoots = attr.ib(default=StorageRoots((), ()))
+    item_id: str = attr.ib(init=False, default="")
+    version: str | None = attr.ib(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        """Swap the item for its checked mask location, then set up as rio-tiler does."""
+        item: Any = self.input
+        if isinstance(item, dict):
+            self.item_id = f"{item.get('collection')}/{item.get('id')}"
+            self.input = self.roots.mask_href(item)
+            asset = (item.get("assets") or {}).get(MASK_ASSET) or {}
+            self.version = asset.get("file:checksum")
+        else:  # a bare path is checked just the same
+            self.item_id = str(item)
+            self.input = self.roots.resolve(str(item), "asset")
+        if self.dataset is None:
+            self.dataset = open_dataset(self.input, self.version)
+        if self.colormap is None:
+            self.colormap = {}  # the legend comes from the request's colormap dependency
+        super().__attrs_post_init__()
+
+    def tile(
+        self,
+        tile_x: int,
+        tile_y: int,
+        tile_z: int,
+        tilesize: int | None = None,
+        indexes: Any = None,
+        expression: str | None = None,
+        buffer: float | None = None,
+        **kwargs: Any,
+    ) -> ImageData:
+        """A tile of classes, nearest neighbour from the best overview; no data masked."""
+        if buffer or expression or kwargs.get("padding") or indexes not in (None, 1, [1], (1,)):
+            return super().tile(
+                tile_x,
+                tile_y,
+                tile_z,
+                tilesize=tilesize,
+                indexes=indexes,
+                expression=expression,
+                buffer=buffer,
+                **kwargs,
+            )
+        matrix = self.tms.matrix(tile_z)
+        size = (tilesize or matrix.tileWidth, tilesize or matrix.tileHeight)
+        tile = Tile(x=tile_x, y=tile_y, z=tile_z)
+        assert self.dataset is not None and self.input is not None
+        classes = read_tile(self.input, self.dataset, self.tms, tile, size, self.version)
+        if classes is None:
+            raise TileOutsideBounds(f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside bounds")
+        return ImageData(
+            np.ma.MaskedArray(classes[None], mask=(classes == NODATA)[None]),
+            assets=[self.input],
+            bounds=self.tms.xy_bounds(tile),
+            crs=self.tms.rasterio_crs,
+            band_names=["b1"],
+            nodata=NODATA,
+        )
+
+
+@attr.s
+class MaskMosaicBackend(PGSTACBackend):
+    """titiler-pgstac's mosaic backend, reading through the app's :class:`Catalog`.
+
+    Search metadata and the items of each tile come from the catalog (per-app caches, the
+    configured items limit) instead of titiler-pgstac's process-wide caches; items are read
+    one after the other in the request's thread, stopping once the tile is full.
+    """
+
+    catalog: Catalog | None = attr.ib(default=None)
+    max_items: int = attr.ib(default=20)
+    time_limit: int = attr.ib(default=5)
+
+    def _catalog(self) -> Catalog:
+        if self.catalog is None:
+            raise RuntimeError("MaskMosaicBackend needs a catalog")
+        return self.catalog
+
+    def info(self) -> Search:  # type: ignore[override]
+        """The registered search behind this mosaic."""
+        return self._catalog().search_info(self.input)
+
+    def tile(  # type: ignore[override]
+        self, x: int, y: int, z: int, search_options: dict[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[ImageData, list[str]]:
+        """The mosaic tile, its items read in this thread (their datasets stay open here)."""
+        kwargs["threads"] = 0
+        return super().tile(x, y, z, search_options=search_options, **kwargs)
+
+    def get_assets(
+        self,
+        geom: Geometry,
+        fields: dict[str, Any] | None = None,
+        scan_limit: int | None = None,
+        items_limit: int | None = None,
+        time_limit: int | None = None,
+        exitwhenfull: bool | None = None,
+        skipcovered: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """The items drawn into ``geom``, first on top."""
+        return self._catalog().mosaic_items(
+            self.input,
+            geom.model_dump_json(exclude_none=True),
+            items_limit=min(items_limit or self.max_items, self.max_items),
+            time_limit=self.time_limit,
+            exitwhenfull=True if exitwhenfull is None else exitwhenfull,
+            skipcovered=True if skipcovered is None else skipcovered,
+        )
