@@ -212,6 +212,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "KAPPACAT_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     print("preparing COGs and database ...", flush=True)
+    load_before = os.getloadavg()
     items = make_items(CACHE)
     name = "kappacat_bench_tiles"
     database = prepare_database(admin, name, items, args.schemas)
@@ -257,6 +258,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },
         "settings": {
             "rounds": args.rounds,

@@ -18,7 +18,9 @@ def _split(value: object) -> object:
 class ApiSettings(BaseSettings):
     """The STAC API: title, proxy and CORS, authentication of write routes, limits."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_API_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPACAT_API_", extra="ignore", use_attribute_docstrings=True
+    )
 
     title: str = "KappaCat"
     description: str = (

@@ -27,9 +27,11 @@ from kappacat.legend import LEGEND, NODATA, legend_colormap
 BLOCK = 512
 
 
-def class_counts(classes: np.ndarray) -> dict[int, int]:
-    """Pixels per legend value (0-5, every value present as a key)."""
-    counts = np.bincount(classes.ravel(), minlength=len(LEGEND))
+def class_counts(classes: np.ndarray, rows: int = 512) -> dict[int, int]:
+    """Pixels per legend value (0-5, every value present as a key), counted in row blocks."""
+    counts = np.zeros(256, dtype=np.int64)
+    for row0 in range(0, classes.shape[0], rows):
+        counts += np.bincount(classes[row0 : row0 + rows].ravel(), minlength=256)
     return {c.value: int(counts[c.value]) for c in LEGEND}
 
 

@@ -12,11 +12,12 @@ from typing import Any
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
+from ingest.errors import IngestError
 from kappacat.db import pgstac_db
 from kappacat.stac_validation import StacValidator
 
 
-class PublishError(ValueError):
+class PublishError(IngestError, ValueError):
     """A file or item cannot be published; the message names it and says why."""
 
 

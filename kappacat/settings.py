@@ -12,7 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class DatabaseSettings(BaseSettings):
     """The catalogue database (PostgreSQL + PostGIS + pgstac), from ``KAPPACAT_DATABASE_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_DATABASE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPACAT_DATABASE_", extra="ignore", use_attribute_docstrings=True
+    )
 
     url: str = "postgresql://postgres@127.0.0.1:5432/kappacat"
     """Admin connection (migrations, publishing from the command line)."""
@@ -34,7 +36,9 @@ class DatabaseSettings(BaseSettings):
 class StacSchemaSettings(BaseSettings):
     """Offline STAC JSON schemas, from ``KAPPACAT_STAC_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STAC_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPACAT_STAC_", extra="ignore", use_attribute_docstrings=True
+    )
 
     schemas_dir: Path | None = None
     """A folder with an ``index.json`` mapping schema URLs to files; without it only the

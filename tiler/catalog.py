@@ -42,6 +42,12 @@ class _Memo:
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The remembered value of ``key``, if it is still fresh (never waits on anything)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The remembered value of ``key``, else ``compute()`` (remembered from now on)."""
         if self._ttl <= 0:
@@ -85,8 +91,16 @@ def open_pool(url: str, min_size: int, max_size: int) -> ConnectionPool:
     return pool
 
 
+def _search_key(search: dict[str, Any], metadata: dict[str, Any]) -> str:
+    return json.dumps([search, metadata], sort_keys=True)
+
+
 class Catalog:
-    """Reads collections, items and searches from pgstac through a connection pool."""
+    """Reads collections, items and searches from pgstac through a connection pool.
+
+    The ``cached_*`` methods answer only from memory, so that async code can skip the
+    worker thread a database query needs whenever the answer is known.
+    """
 
     def __init__(self, pool: ConnectionPool, ttl: float) -> None:
         self.pool = pool
@@ -150,7 +164,7 @@ class Catalog:
 
     def register_search(self, search: dict[str, Any], metadata: dict[str, Any]) -> str:
         """Register a search as a mosaic in pgstac (idempotent); returns its hash."""
-        key = json.dumps([search, metadata], sort_keys=True)
+        key = _search_key(search, metadata)
 
         def register() -> str:
             with self._cursor() as cur:
@@ -177,6 +191,26 @@ class Catalog:
         found = self._search_info.get(search_id, read)
         if found is None:
             raise NotFound(f"search {search_id!r} not found")
+        return found
+
+    def cached_collection(self, collection_id: str) -> dict[str, Any] | None:
+        """The collection if it is remembered (no database)."""
+        found: dict[str, Any] | None = self._collections.peek(collection_id)
+        return found
+
+    def cached_item(self, collection_id: str, item_id: str) -> CatalogItem | None:
+        """The item if it is remembered (no database)."""
+        found: CatalogItem | None = self._items.peek((collection_id, item_id))
+        return found
+
+    def cached_search(self, search: dict[str, Any], metadata: dict[str, Any]) -> str | None:
+        """The hash of a search registered before (no database)."""
+        found: str | None = self._searches.peek(_search_key(search, metadata))
+        return found
+
+    def cached_search_info(self, search_id: str) -> Search | None:
+        """A registered search if it is remembered (no database)."""
+        found: Search | None = self._search_info.peek(search_id)
         return found
 
     def mosaic_items(

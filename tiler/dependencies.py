@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
 from morecantile.defaults import TileMatrixSets
 from rio_tiler.colormap import cmap
 from rio_tiler.types import ColorMapType
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from titiler.core.dependencies import ColorMapParams
 
@@ -61,14 +63,6 @@ async def check_limits(request: Request) -> None:
     tilesize = _int(query.get("tilesize"))
     if tilesize is not None and tilesize > settings.max_tile_size:
         raise BadRequest(f"tilesize {tilesize} is above the limit of {settings.max_tile_size}")
-    for name in ("buffer", "padding"):
-        amount = query.get(name)
-        try:
-            too_big = amount is not None and float(amount) > settings.max_tile_buffer
-        except ValueError:
-            too_big = False  # FastAPI reports the malformed value
-        if too_big:
-            raise BadRequest(f"{name} {amount} is above the limit of {settings.max_tile_buffer}")
     items_limit = _int(query.get("items_limit"))
     if items_limit is not None and items_limit > settings.max_items_per_tile:
         raise BadRequest(
@@ -85,7 +79,7 @@ def _check_tile_index(supported: TileMatrixSets, path: dict[str, Any]) -> None:
     z, x, y = (_int(path.get(k)) for k in ("z", "x", "y"))
     if tms_id is None or z is None or x is None or y is None:
         return
-    if tms_id not in supported.list():
+    if tms_id not in supported.tilematrixsets:
         return  # FastAPI answers 422 with the list of supported grids
     tms = supported.get(tms_id)
     if not tms.minzoom <= z <= tms.maxzoom:
@@ -95,16 +89,30 @@ def _check_tile_index(supported: TileMatrixSets, path: dict[str, Any]) -> None:
         raise NotFound(f"tile {z}/{x}/{y} is outside the {tms_id} grid")
 
 
-def item_content(
+async def _collection(catalog: Catalog, collection_id: str) -> dict[str, Any]:
+    """The collection from memory, else from the database in a worker thread."""
+    found = catalog.cached_collection(collection_id)
+    if found is None:
+        found = await run_in_threadpool(catalog.collection, collection_id)
+    return found
+
+
+async def item_content(
     request: Request,
     collection_id: Annotated[str, Path(description="Mask collection id")],
     item_id: Annotated[str, Path(description="Item id (the source product's id)")],
 ) -> dict[str, Any]:
-    """The item of the path (404 if unknown); remembered on the request for its ETag."""
+    """The item of the path (404 if unknown); remembered on the request for its ETag.
+
+    Answered from the catalog's memory when it can; the database is asked in a worker thread.
+    """
     catalog = app_state(request).catalog
-    found = catalog.item(collection_id, item_id)
+    found = catalog.cached_item(collection_id, item_id)
+    if found is None:
+        found = await run_in_threadpool(catalog.item, collection_id, item_id)
+    collection = await _collection(catalog, collection_id)
     request.state.kappacat_item = found
-    request.state.kappacat_render = default_render(catalog.collection(collection_id))
+    request.state.kappacat_render = default_render(collection)
     return found.content
 
 
@@ -151,6 +159,16 @@ async def colormap_params(
     return default_colormap(getattr(request.state, "kappacat_render", None))
 
 
+def _render_tag(render: dict[str, Any]) -> str:
+    return json.dumps(render, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=4096)
+def _tile_tag(item_etag: str, render_tag: str) -> str:
+    """The ETag of an item's tiles: its content, the default render, the tiler's version."""
+    return hashlib.sha256(f"{item_etag}|{render_tag}|{__version__}".encode()).hexdigest()[:32]
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -161,10 +179,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 async def item_tile_cache(request: Request, item: dict[str, Any] = Depends(item_content)) -> None:
     """ETag and Cache-Control of an item tile; 304 when the client's copy is current."""
     state = app_state(request)
-    render = json.dumps(request.state.kappacat_render, sort_keys=True)
-    tag = hashlib.sha256(
-        f"{request.state.kappacat_item.etag}|{render}|{__version__}".encode()
-    ).hexdigest()[:32]
+    tag = _tile_tag(request.state.kappacat_item.etag, _render_tag(request.state.kappacat_render))
     etag = f'"{tag}"'
     headers = {
         "ETag": etag,
@@ -205,23 +220,30 @@ def mosaic_metadata(collection: dict[str, Any], bbox: list[float] | None) -> dic
     return metadata
 
 
-def collection_search_id(
+async def collection_search_id(
     request: Request,
     collection_id: Annotated[str, Path(description="Mask collection id")],
     query: SearchQuery = Depends(),
 ) -> str:
     """Register the search of a collection mosaic (date range, bbox, filter, order)."""
     state = app_state(request)
-    collection = state.catalog.collection(collection_id)
+    catalog = state.catalog
+    collection = await _collection(catalog, collection_id)
     request.state.kappacat_render = default_render(collection)
     search = query.to_search(collection_id, state.settings.max_date_range_days)
-    return state.catalog.register_search(search, mosaic_metadata(collection, search.get("bbox")))
+    metadata = mosaic_metadata(collection, search.get("bbox"))
+    found = catalog.cached_search(search, metadata)
+    if found is None:
+        found = await run_in_threadpool(catalog.register_search, search, metadata)
+    return found
 
 
-def search_id_param(
+async def search_id_param(
     request: Request,
     search_id: Annotated[str, Path(description="Hash of a registered search")],
 ) -> str:
     """A registered search's id (404 if unknown)."""
-    app_state(request).catalog.search_info(search_id)
+    catalog = app_state(request).catalog
+    if catalog.cached_search_info(search_id) is None:
+        await run_in_threadpool(catalog.search_info, search_id)
     return search_id

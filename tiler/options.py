@@ -80,12 +80,19 @@ class MosaicSearchOptions(DefaultDependency):
 
 @dataclass
 class RenderParams(DefaultDependency):
-    """Rendering options of class maps: only whether no data is transparent (``return_mask``)."""
+    """Rendering options of class maps: no data transparent."""
 
-    add_mask: Annotated[
-        bool | None,
-        Query(alias="return_mask", description="Make no data transparent (default true)."),
-    ] = None
+    add_mask: bool = True
+
+
+async def tile_options() -> DefaultDependency:
+    """No tile buffer or padding: class-map tiles are drawn edge to edge."""
+    return DefaultDependency()
+
+
+async def render_options() -> RenderParams:
+    """No data is always transparent."""
+    return RenderParams()
 
 
 async def reader_options(request: Request) -> ReaderParams:

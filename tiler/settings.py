@@ -45,8 +45,6 @@ class TilerSettings(BaseSettings):
 
     max_tile_size: int = Field(1024, ge=64, le=4096)
     """Largest ``tilesize`` (pixels a side) a tile request may ask for."""
-    max_tile_buffer: int = Field(16, ge=0, le=256)
-    """Largest ``buffer``/``padding`` (pixels) a tile request may ask for."""
     max_items_per_tile: int = Field(20, ge=1, le=500)
     """Most items one mosaic tile is drawn from (pgstac's items limit)."""
     mosaic_time_limit: int = Field(5, ge=1, le=60)

@@ -87,3 +87,8 @@ def test_providers() -> None:
     assert resolve_providers("CPUExecutionProvider") == ["CPUExecutionProvider"]
     with pytest.raises(InferenceError, match="not available"):
         resolve_providers("NoSuchExecutionProvider")
+
+
+def test_every_setting_is_documented() -> None:
+    for name, field in InferenceSettings.model_fields.items():
+        assert field.description, f"KAPPACAT_INFERENCE_{name.upper()} has no description"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
+import json
+import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -10,6 +16,7 @@ import rasterio
 
 from inference import open_product
 from inference.readers import ProductReader
+from inference.readers.stac import gdal_href
 from inference.sample import SampleProduct
 
 UKIS_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12"]
@@ -113,8 +120,6 @@ def test_stac_item_with_cog_assets(sample_stac: SampleProduct, sample_l1c: Sampl
 
 
 def test_stac_item_with_cdse_style_keys(sample_stac: SampleProduct, tmp_path: Path) -> None:
-    import json
-
     item = json.loads(sample_stac.path.read_text())
     base = sample_stac.path.parent
     renamed = {}
@@ -128,3 +133,67 @@ def test_stac_item_with_cdse_style_keys(sample_stac: SampleProduct, tmp_path: Pa
     with open_product(path) as product:
         assert product.band_file("B02", 30).path.endswith("B02.tif")
         assert product.files["B02"][0].resolution == 10
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that honours byte ranges, as GDAL's /vsicurl/ needs."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+    def send_head(self) -> io.BytesIO | BinaryIO | None:
+        header = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not header or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        start_text, _, end_text = header.removeprefix("bytes=").partition("-")
+        start = int(start_text)
+        end = min(int(end_text) if end_text else size - 1, size - 1)
+        stream = path.open("rb")
+        stream.seek(start)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(stream.read(end - start + 1))
+
+
+def test_stac_item_and_assets_over_http(sample_stac: SampleProduct, tmp_path: Path) -> None:
+    item = json.loads(sample_stac.path.read_text())
+    for asset in item["assets"].values():
+        asset["href"] = Path(asset["href"]).name  # relative to the item, as served
+    (sample_stac.path.parent / "served.json").write_text(json.dumps(item))
+    handler = functools.partial(_RangeHandler, directory=str(sample_stac.path.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/served.json"
+        with open_product(url) as remote, open_product(sample_stac.path) as local:
+            assert remote.band_file("B11", 30).path.startswith("/vsicurl/http://127.0.0.1")
+            assert remote.info.id == local.info.id and remote.info.source_item_href == url
+            a, a_ok = remote.read(["B02", "B11"], 0, 50, resolution=30)
+            b, b_ok = local.read(["B02", "B11"], 0, 50, resolution=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+        (sample_stac.path.parent / "served.json").unlink()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a_ok, b_ok)
+
+
+@pytest.mark.parametrize(
+    "href, expected",
+    [
+        ("https://example.com/a/B02.tif", "/vsicurl/https://example.com/a/B02.tif"),
+        ("s3://sentinel-cogs/x/B02.tif", "/vsis3/sentinel-cogs/x/B02.tif"),
+        ("gs://bucket/B02.jp2", "/vsigs/bucket/B02.jp2"),
+        ("file:///data/B02.tif", "/data/B02.tif"),
+        ("/data/B02.tif", "/data/B02.tif"),
+    ],
+)
+def test_asset_hrefs_become_gdal_paths(href: str, expected: str) -> None:
+    assert gdal_href(href) == expected

@@ -110,8 +110,6 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.jpg", None, 400),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.tif", None, 400),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png?tilesize=8192", None, 400),
-    ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png?buffer=500", None, 400),
-    ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png?padding=500", None, 400),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png?items_limit=1000", None, 400),
     # searches
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png?datetime=2020-01-01/2023-01-01", None, 400),

@@ -1,0 +1,99 @@
+"""Settings of the pipeline, one class per concern, each read from its own ``KAPPACAT_*`` prefix.
+
+Nothing here is read at import: callers build a settings object when they need one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STAGES = ("fetch", "infer", "publish")
+"""The pipeline's stages, in order; each has its own queue."""
+
+
+class BrokerSettings(BaseSettings):
+    """The message broker, from ``KAPPACAT_BROKER_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_BROKER_", extra="ignore")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    """``redis://`` (or ``rediss://``) for Redis, ``amqp://`` (or ``amqps://``) for RabbitMQ."""
+    queue_prefix: str = Field("kappacat", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    """Queues are named ``<prefix>-fetch``, ``<prefix>-infer`` and ``<prefix>-publish``."""
+    redis_namespace: str = "dramatiq"
+    """Prefix of every Redis key the broker writes."""
+    redis_heartbeat_timeout_s: float = Field(60.0, ge=1)
+    """A Redis worker silent this long is taken as dead: the messages it held count as lost."""
+    dead_message_ttl_s: int = Field(7 * 86400, ge=60)
+    """How long messages whose retries ran out are kept in the dead-letter queues."""
+
+    def queue_name(self, stage: str) -> str:
+        """The queue of one stage (``fetch``, ``infer`` or ``publish``)."""
+        return f"{self.queue_prefix}-{stage}"
+
+
+class StorageSettings(BaseSettings):
+    """Where masks and thumbnails are written, from ``KAPPACAT_STORAGE_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STORAGE_", extra="ignore")
+
+    url: str = ".data/storage"
+    """A local directory (a path or ``file://`` URL) or ``s3://bucket/prefix``."""
+    public_url: str | None = None
+    """Base URL under which readers find the stored files: the hrefs in items are this plus
+    the file's key. Local storage defaults to the STAC API's ``/assets`` route
+    (``http://127.0.0.1:8081/assets``; serve it with ``KAPPACAT_API_ASSETS_DIR`` set to the same
+    directory); S3 defaults to ``s3://bucket/prefix``."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, Ceph, moto); AWS when not set. Credentials and region are
+    read from the usual ``AWS_*`` variables."""
+    s3_region: str | None = None
+
+
+class WorkerSettings(BaseSettings):
+    """Workers: leases, time limits, retries and recovery, from ``KAPPACAT_WORKER_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_WORKER_", extra="ignore")
+
+    lease_s: float = Field(120.0, gt=0)
+    """A running job whose worker has not renewed its lease for this long is taken as lost."""
+    sweep_interval_s: float = Field(60.0, ge=0)
+    """How often each ``kappacat worker`` runs the recovery sweep (0: never)."""
+    stale_queued_s: float = Field(900.0, gt=0)
+    """A queued job whose message the broker cannot be asked about (RabbitMQ) is sent again
+    when its queue is empty and it has waited this long."""
+    max_recoveries: int = Field(3, ge=0)
+    """A job whose worker was lost more often than this is failed (a product that kills it)."""
+    max_retries: int = Field(5, ge=0)
+    """Retries of a stage after a transient fault, with exponential backoff."""
+    min_backoff_ms: int = Field(5_000, ge=1)
+    max_backoff_ms: int = Field(300_000, ge=1)
+    fetch_time_limit_s: float = Field(600.0, gt=0)
+    infer_time_limit_s: float = Field(1800.0, gt=0)
+    publish_time_limit_s: float = Field(300.0, gt=0)
+    prefetch: int = Field(1, ge=1)
+    """Messages a worker process holds per queue beyond those it is working on."""
+    work_dir: Path | None = None
+    """Scratch space for masks before they go to storage (the system's temp dir if unset)."""
+    metrics_port: int = Field(9191, ge=0, le=65535)
+    """Port of the Prometheus exposition server of ``kappacat worker`` (0: no metrics)."""
+    metrics_host: str = "0.0.0.0"
+    log_format: Literal["json", "text"] = "json"
+    db_pool_size: int = Field(4, ge=1)
+
+
+class SubmitSettings(BaseSettings):
+    """Submission and discovery, from ``KAPPACAT_INGEST_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_INGEST_", extra="ignore")
+
+    model: str | None = None
+    """Model card (name or file) new jobs use; the inference engine's default when unset."""
+    max_queued: int = Field(500, ge=1)
+    """Back-pressure: discovery waits while more jobs than this are queued or running."""
+    poll_s: float = Field(5.0, gt=0)
+    """How often a waiting discovery looks at the queue again."""

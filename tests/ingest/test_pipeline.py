@@ -1,0 +1,345 @@
+"""The pipeline end to end: real worker processes, real brokers, real database and storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from pystac_client import Client
+
+from catalog_api.collections import L1C
+from ingest.broker import dead_letters, make_broker
+from ingest.jobs import Job
+from ingest.pipeline import SourceRef
+from ingest.publish import upsert_collections
+from ingest.settings import BrokerSettings
+from ingest.sources import expand
+from kappacat.settings import DatabaseSettings
+from kappacat.stac_validation import StacValidator
+from tests.ingest.conftest import S3_ENV, PrivateRedis, S3Server, Workers, kappacat
+from tests.ingest.helpers import (
+    absolute_item,
+    assert_valid_cog,
+    items,
+    jobs,
+    wait_done,
+    wait_for,
+    write_products,
+)
+from tests.servers import free_port, serve
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EnvFactory = Callable[..., dict[str, str]]
+WorkersFactory = Callable[[dict[str, str]], Workers]
+SOURCE_COLLECTION = "sentinel-2-l1c"
+
+
+@pytest.fixture(scope="module")
+def validator(shared_data: Path) -> StacValidator:
+    return StacValidator(shared_data / "stac-schemas")
+
+
+def source_collection() -> dict[str, object]:
+    return {
+        "type": "Collection",
+        "stac_version": "1.1.0",
+        "id": SOURCE_COLLECTION,
+        "description": "Sentinel-2 Level-1C products (generated for tests)",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [["2015-06-27T00:00:00Z", None]]},
+        },
+        "links": [],
+    }
+
+
+def ingest(env: dict[str, str], *sources: str | Path, force: bool = False) -> str:
+    args = ["ingest", *map(str, sources), *(["--force"] if force else [])]
+    proc = kappacat(env, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_discover_from_a_stac_api_with_two_workers(
+    database: DatabaseSettings,
+    amqp_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    validator: StacValidator,
+    tmp_path: Path,
+) -> None:
+    """Discover on the source API, two workers on RabbitMQ: each product once, searchable."""
+    from pypgstac.load import Loader, Methods
+
+    from kappacat.db import pgstac_db
+
+    products = write_products(tmp_path / "source", 3, fmt="stac")
+    upsert_collections(database.url, [source_collection()])
+    with pgstac_db(database.url) as db:
+        Loader(db=db).load_items(
+            iter(absolute_item(p.path, SOURCE_COLLECTION) for p in products),
+            insert_mode=Methods.upsert,
+        )
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    api_env = {"KAPPACAT_DATABASE_URL": database.url, "KAPPACAT_API_ASSETS_DIR": str(storage)}
+    metrics_port = free_port()
+    with serve("api", api_env, "/_mgmt/health") as api:
+        env = pipeline_env(
+            amqp_broker,
+            KAPPACAT_STORAGE_URL=str(storage),
+            KAPPACAT_STORAGE_PUBLIC_URL=f"{api}/assets",
+        )
+        pool = workers(env)
+        pool.start("--processes", "1", KAPPACAT_WORKER_METRICS_PORT=str(metrics_port))
+        pool.start("--processes", "1")
+        proc = kappacat(
+            env,
+            "discover",
+            "--stac-url",
+            api,
+            "--collection",
+            SOURCE_COLLECTION,
+            "--aoi",
+            "europe",
+            "--datetime",
+            "2023-01-01T00:00:00Z/2023-12-31T23:59:59Z",
+            "--max-cloud",
+            "100",
+            "--limit",
+            "10",
+            "--max-queued",
+            "2",  # back-pressure: the third product waits until one of the first is done
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "found 3 product(s): 3 submitted" in proc.stdout
+        assert "waiting for the queue to drain" in proc.stdout
+        done = wait_done(database, 3, logs=pool.logs)
+        assert [j.status for j in done] == ["succeeded"] * 3, [j.last_error for j in done]
+        assert len({j.worker for j in done if j.worker}) <= 2
+
+        # A STAC item URL is a source too: the same product, the same job.
+        url = f"{api}/collections/{SOURCE_COLLECTION}/items/{products[0].product_id}"
+        assert list(expand(url)) == [SourceRef(products[0].product_id, url, L1C)]
+
+        # Discovering again submits nothing new.
+        again = kappacat(env, "discover", "--stac-url", api, "--collection", SOURCE_COLLECTION)
+        assert "3 already known" in again.stdout, again.stdout + again.stderr
+
+        found = list(Client.open(api).search(collections=[L1C], max_items=100).items_as_dicts())
+        assert sorted(i["id"] for i in found) == sorted(p.product_id for p in products)
+        assert len({i["id"] for i in found}) == len(found) == 3
+        for item in found:
+            validator.validate(item)
+            href = item["assets"]["mask"]["href"]
+            assert href.startswith(f"{api}/assets/")
+            assert_valid_cog(href)
+            assert httpx.get(item["assets"]["thumbnail"]["href"]).status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "dramatiq_messages_total" in metrics
+        listing = kappacat(env, "jobs", "--json")
+        assert '"succeeded": 3' in listing.stdout
+
+
+def test_a_worker_killed_mid_job_loses_nothing(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the worker process running a job: another worker finishes it, one item."""
+    products = write_products(tmp_path / "source", 2)
+    env = pipeline_env(redis_broker)
+    pool = workers(env)
+    pool.start("--processes", "1")
+    pool.start("--processes", "1")
+    ingest(env, *(p.path for p in products))
+
+    def running_infer() -> Job | None:
+        return next(
+            (j for j in jobs(database) if j.status == "running" and j.stage == "infer"), None
+        )
+
+    victim = wait_for(running_infer, "a job in inference", timeout=60, interval=0.02)
+    os.kill(int(str(victim.worker).rsplit(":", 1)[1]), signal.SIGKILL)
+    done = wait_done(database, 2, logs=pool.logs)
+    assert [j.status for j in done] == ["succeeded"] * 2, [j.last_error for j in done]
+    killed = next(j for j in done if j.id == victim.id)
+    assert killed.recoveries == 1 and killed.worker is None
+    published = items(database)
+    assert sorted(i["id"] for i in published) == sorted(p.product_id for p in products)
+
+
+def test_redis_restarted_mid_run_then_reconcile_finishes_every_job(
+    database: DatabaseSettings,
+    private_redis: PrivateRedis,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    tmp_path: Path,
+) -> None:
+    """Redis loses every message when restarted; ``kappacat reconcile`` sends them again."""
+    products = write_products(tmp_path / "source", 3)
+    broker = BrokerSettings(url=private_redis.url, queue_prefix="kc", redis_namespace="kc")
+    env = pipeline_env(broker, KAPPACAT_WORKER_SWEEP_INTERVAL_S="0")
+    pool = workers(env)
+    pool.start("--processes", "1")
+    ingest(env, *(p.path for p in products))
+    wait_for(lambda: any(j.status == "succeeded" for j in jobs(database)), "a first success")
+    private_redis.stop()
+    private_redis.start()
+    proc = kappacat(env, "reconcile", "--min-age", "0")
+    assert proc.returncode == 0, proc.stderr
+    done = wait_done(database, 3, logs=pool.logs)
+    assert [j.status for j in done] == ["succeeded"] * 3, [j.last_error for j in done]
+    assert len(items(database)) == 3
+
+
+def test_bad_input_fails_with_its_message_and_good_input_goes_through(
+    database: DatabaseSettings,
+    amqp_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    tmp_path: Path,
+) -> None:
+    """A corrupt zip, a non-Sentinel-2 item and a missing band fail; workers keep running."""
+    good = write_products(tmp_path / "good", 2)
+    (broken_band,) = write_products(tmp_path / "bad", 1, start=5)
+    band = next(broken_band.path.rglob("*_B04.jp2"))
+    band.unlink()
+    corrupt = tmp_path / "S2A_MSIL1C_20230610T103631_N0509_R008_T32UQD_20230610T124851.zip"
+    with zipfile.ZipFile(corrupt, "w") as zf:
+        zf.writestr("README", "not a product")
+    corrupt.write_bytes(corrupt.read_bytes()[:40])
+    landsat = tmp_path / "landsat.json"
+    landsat.write_text(
+        '{"type": "Feature", "stac_version": "1.1.0", "id": "LC09_L1TP_193027_20230601",'
+        ' "geometry": null, "properties": {"datetime": "2023-06-01T10:00:00Z",'
+        ' "platform": "landsat-9"}, "links": [], "assets": {}}'
+    )
+    env = pipeline_env(amqp_broker)
+    pool = workers(env)
+    worker = pool.start("--processes", "1")
+    ingest(env, *(p.path for p in good), broken_band.path, corrupt, landsat)
+    done = {j.product_id: j for j in wait_done(database, 5, logs=pool.logs)}
+    for product in good:
+        assert done[product.product_id].status == "succeeded"
+    failures = {
+        broken_band.product_id: "B04",
+        corrupt.stem: "zip",
+        "LC09_L1TP_193027_20230601": "Sentinel-2",
+    }
+    for product_id, words in failures.items():
+        job = done[product_id]
+        assert job.status == "failed", job
+        assert words.lower() in (job.last_error or "").lower(), job.last_error
+        assert job.attempts == 1  # bad input is never retried
+    assert worker.poll() is None and pool.children(worker), "the worker died"
+    assert len(items(database)) == 2
+    listing = kappacat(env, "jobs", "--status", "failed")
+    assert "error:" in listing.stdout and "3 failed" in listing.stdout
+
+
+def test_same_product_twice_is_one_job_and_force_replaces_the_item(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    tmp_path: Path,
+) -> None:
+    (product,) = write_products(tmp_path / "source", 1)
+    env = pipeline_env(redis_broker)
+    pool = workers(env)
+    pool.start("--processes", "1")
+    assert "submitted 1 of 1" in ingest(env, product.path)
+    (job,) = wait_done(database, 1, logs=pool.logs)
+    assert job.status == "succeeded"
+    assert "submitted 0 of 1" in ingest(env, product.path)
+    (before,) = items(database)
+
+    assert "submitted 1 of 1" in ingest(env, product.path, force=True)
+    watch = kappacat(env, "jobs", "--watch", "--interval", "0.3", timeout=120)
+    assert watch.returncode == 0 and "1 succeeded" in watch.stdout, watch.stdout + watch.stderr
+    (again,) = jobs(database)
+    assert again.id == job.id and again.status == "succeeded"
+    (after,) = items(database)
+    assert after["id"] == before["id"]
+    assert after["properties"]["processing:datetime"] >= before["properties"]["processing:datetime"]
+    assert after["assets"]["mask"]["href"] == before["assets"]["mask"]["href"]
+
+
+def test_s3_storage_and_split_queues(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    """Masks go to an S3 server; one worker only infers, the other fetches and publishes."""
+    bucket = "kappacat-masks-" + redis_broker.queue_prefix.lower()
+    s3_server.bucket(bucket)
+    products = write_products(tmp_path / "source", 2)
+    public = f"{s3_server.endpoint}/{bucket}/masks"
+    env = pipeline_env(
+        redis_broker,
+        KAPPACAT_STORAGE_URL=f"s3://{bucket}/masks",
+        KAPPACAT_STORAGE_S3_ENDPOINT_URL=s3_server.endpoint,
+        KAPPACAT_STORAGE_PUBLIC_URL=public,
+        **S3_ENV,
+    )
+    pool = workers(env)
+    pool.start("--queues", "infer", "--processes", "1")
+    pool.start("--queues", "fetch,publish", "--processes", "1")
+    ingest(env, *(p.path for p in products))
+    done = wait_done(database, 2, logs=pool.logs)
+    assert [j.status for j in done] == ["succeeded"] * 2, [j.last_error for j in done]
+    for item in items(database):
+        href = item["assets"]["mask"]["href"]
+        assert href.startswith(public + "/")
+        assert_valid_cog(href)
+        response = httpx.get(href, timeout=10)
+        assert response.status_code == 200
+        assert len(response.content) == item["assets"]["mask"]["file:size"]
+
+
+def test_storage_faults_are_retried_then_fail_into_the_dead_letters(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    """A bucket that does not exist: retried with backoff, then failed with the storage error."""
+    (product,) = write_products(tmp_path / "source", 1)
+    env = pipeline_env(
+        redis_broker,
+        KAPPACAT_STORAGE_URL="s3://no-such-bucket/masks",
+        KAPPACAT_STORAGE_S3_ENDPOINT_URL=s3_server.endpoint,
+        KAPPACAT_WORKER_MAX_RETRIES="2",
+        **S3_ENV,
+    )
+    pool = workers(env)
+    worker = pool.start("--processes", "1")
+    ingest(env, product.path)
+    (job,) = wait_done(database, 1, logs=pool.logs)
+    assert job.status == "failed" and job.stage == "infer"
+    assert "StorageError" in (job.last_error or "") and "gave up after 3 attempts" in (
+        job.last_error or ""
+    )
+    assert job.attempts == 4  # fetch once, inference three times
+    broker = make_broker(redis_broker)
+    try:
+        assert dead_letters(broker, redis_broker.queue_name("infer")) == 1
+    finally:
+        broker.close()
+    assert worker.poll() is None
+    assert items(database) == []
