@@ -171,6 +171,36 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        # As servers bind: a port in TIME_WAIT after the last run is free to use.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports(data_dir: Path) -> tuple[int, int]:
+    """The API and tiler ports: chosen once, then kept, because published hrefs name them."""
+    path = data_dir / "ports.json"
+    if path.exists():
+        ports = json.loads(path.read_text())
+        api, tiler = int(ports["api"]), int(ports["tiler"])
+        for port in (api, tiler):
+            if not _port_free(port):
+                raise DemoError(
+                    f"port {port} of {data_dir} is taken (is the demo already running?)"
+                )
+        return api, tiler
+    api, tiler = free_port(), free_port()
+    path.write_text(json.dumps({"api": api, "tiler": tiler}))
+    return api, tiler
+
+
 def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int) -> None:
     """Everything the demo does; see the module docstring."""
     data_dir = data_dir.resolve()
@@ -179,7 +209,7 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
     storage, logs = data_dir / "storage", data_dir / "logs"
     storage.mkdir(exist_ok=True)
     logs.mkdir(exist_ok=True)
-    api_port, tiler_port = free_port(), free_port()
+    api_port, tiler_port = _ports(data_dir)
     api, tiler = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{tiler_port}"
     with contextlib.ExitStack() as stack:
         say(f"starting PostgreSQL in {data_dir / 'postgres'}")
@@ -236,7 +266,7 @@ def _wait_for_jobs(env: dict[str, str], timeout: float = 1800) -> None:
         while time.monotonic() < deadline:
             counts = _jobs(env)
             total = sum(counts.values()) or 1
-            done = counts.get("succeeded", 0) + counts.get("failed", 0)
+            done = sum(counts.get(s, 0) for s in ("succeeded", "failed", "skipped"))
             pct = int(100 * done / total)
             bar.update(pct - shown)
             shown = pct
