@@ -20,7 +20,9 @@ SIZE = 366  # 3.66 km: the model runs at 30 m, so a product takes about a second
 FIRST_DAY = date(2023, 6, 1)
 
 
-def wait_for(check: Callable[[], T], what: str, timeout: float = 240.0, interval: float = 0.2) -> T:
+def wait_for(
+    check: Callable[[], T | None], what: str, timeout: float = 240.0, interval: float = 0.2
+) -> T:
     """Poll ``check`` until it returns something true; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
