@@ -8,11 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
+from kappacat.settings import split_comma_separated
 
 
 class ApiSettings(BaseSettings):
@@ -50,7 +46,7 @@ class ApiSettings(BaseSettings):
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        return _split(value)
+        return split_comma_separated(value)
 
     @property
     def transactions_enabled(self) -> bool:

@@ -9,6 +9,13 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def split_comma_separated(value: object) -> object:
+    """A ``"a, b,c"`` environment value as ``["a", "b", "c"]`` (other values unchanged)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 class DatabaseSettings(BaseSettings):
     """The catalogue database (PostgreSQL + PostGIS + pgstac), from ``KAPPACAT_DATABASE_*``."""
 

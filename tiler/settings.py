@@ -7,11 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
+from kappacat.settings import split_comma_separated
 
 
 class TilerSettings(BaseSettings):
@@ -74,4 +70,4 @@ class TilerSettings(BaseSettings):
     @field_validator("storage_roots", "cors_origins", "tile_matrix_sets", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        return _split(value)
+        return split_comma_separated(value)
