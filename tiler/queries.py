@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path
 from geojson_pydantic import Feature, MultiPolygon, Polygon
 from pydantic import BaseModel, Field
 from rasterio.features import geometry_mask
+from rasterio.io import DatasetReader
 from rasterio.warp import transform, transform_geom
 from rasterio.windows import Window
 from starlette.requests import Request
@@ -20,7 +21,7 @@ from kappacat.legend import LEGEND, LEGEND_BY_VALUE
 from tiler.dependencies import AppState, app_state, check_limits
 from tiler.errors import BadRequest
 from tiler.options import GDAL_ENV
-from tiler.rasters import open_dataset, read_pixel
+from tiler.rasters import DATASETS, read_pixel
 from tiler.searchparams import SearchQuery, count_vertices
 
 ITEM_FIELDS = {
@@ -129,14 +130,18 @@ def _find_items(
 
 
 def _class_at(path: str, lon: float, lat: float) -> int:
-    src = open_dataset(path)
-    xs, ys = transform("EPSG:4326", src.crs, [lon], [lat])
-    return read_pixel(src, xs[0], ys[0])
+    with DATASETS.borrow(path) as src:
+        xs, ys = transform("EPSG:4326", src.crs, [lon], [lat])
+        return read_pixel(src, xs[0], ys[0])
 
 
 def _class_counts(path: str, geometry: dict[str, Any], max_pixels: int) -> np.ndarray:
     """Pixels of each legend value inside ``geometry`` (outside the raster counts as no data)."""
-    src = open_dataset(path)
+    with DATASETS.borrow(path) as src:
+        return _count_classes(src, geometry, max_pixels)
+
+
+def _count_classes(src: DatasetReader, geometry: dict[str, Any], max_pixels: int) -> np.ndarray:
     shape = transform_geom("EPSG:4326", src.crs, geometry)
     xs = [p[0] for p in _positions(shape)]
     ys = [p[1] for p in _positions(shape)]

@@ -1,10 +1,10 @@
-"""Reading class-map tiles fast: open datasets kept per thread, the right overview, one warp.
+"""Reading class-map tiles fast: open datasets kept for reuse, the right overview, one warp.
 
 rio-tiler reads a tile through a WarpedVRT at the source's full resolution and lets GDAL
 decimate it, and titiler opens the COG again for every request. For class maps both are
 wasted work: the overview whose resolution is just finer than the tile's (made with ``mode``
-by the pipeline) is warped straight onto the tile grid with nearest neighbour, from a dataset
-handle this thread opened before (its GDAL block cache stays warm).
+by the pipeline) is sampled straight onto the tile grid with nearest neighbour, from a dataset
+handle an earlier request opened (:class:`DatasetPool`: its GDAL block cache stays warm).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 
 import numpy as np
@@ -27,20 +28,9 @@ from rasterio.transform import from_bounds
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
-MAX_OPEN_PER_THREAD = 8
-"""Datasets (overviews count apart) one thread keeps open; with 40 worker threads at most
-320 file handles."""
+MAX_IDLE = 64
+"""Open datasets (overviews count apart) a process keeps for reuse when no request reads them."""
 NODATA = 0
-
-
-class _Handles(threading.local):
-    """Datasets this thread has open, least recently used first."""
-
-    def __init__(self) -> None:
-        self.open: OrderedDict[Hashable, DatasetReader] = OrderedDict()
-
-
-_HANDLES = _Handles()
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -52,26 +42,73 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-def open_dataset(path: str, version: str | None = None, level: int | None = None) -> DatasetReader:
-    """A dataset of ``path`` (overview ``level`` if given) opened by this thread, kept open.
+class DatasetPool:
+    """Open datasets shared by a process's threads: a request borrows one and gives it back.
 
-    ``version`` (e.g. the asset's checksum) and the file's stamp are part of the key, so a
-    replaced file is opened again. The caller must not close the dataset.
+    Opening a COG for every request (titiler's way) reads its header again and starts with a
+    cold GDAL block cache. A dataset handle must not be used by two threads at once, so a
+    thread borrows one, and a handle per thread would warm its blocks once for every thread;
+    here there are only as many handles of a file as requests read it at the same time, and
+    their blocks stay warm whichever thread serves the next request. Idle handles beyond
+    ``max_idle`` are closed, least recently used first.
     """
-    key = (path, level, version, _stamp(path))
-    handles = _HANDLES.open
-    found = handles.get(key)
-    if found is not None and not found.closed:
-        handles.move_to_end(key)
-        return found
-    dataset = (
-        rasterio.open(path, overview_level=level) if level is not None else rasterio.open(path)
-    )
-    handles[key] = dataset
-    while len(handles) > MAX_OPEN_PER_THREAD:
-        _, oldest = handles.popitem(last=False)
-        oldest.close()
-    return dataset
+
+    def __init__(self, max_idle: int = MAX_IDLE) -> None:
+        self.max_idle = max_idle
+        self._idle: OrderedDict[Hashable, list[DatasetReader]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(
+        self, path: str, version: str | None = None, level: int | None = None
+    ) -> Iterator[DatasetReader]:
+        """A dataset of ``path`` (overview ``level`` if given), this thread's until the end.
+
+        ``version`` (e.g. the asset's checksum) and the file's stamp are part of the key, so
+        a replaced file is opened again. The caller must not close the dataset.
+        """
+        key = (path, level, version, _stamp(path))
+        dataset = None
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                dataset = idle.pop()
+                self._count -= 1
+        if dataset is None or dataset.closed:
+            dataset = (
+                rasterio.open(path, overview_level=level)
+                if level is not None
+                else rasterio.open(path)
+            )
+        try:
+            yield dataset
+        finally:
+            self._give_back(key, dataset)
+
+    def _give_back(self, key: Hashable, dataset: DatasetReader) -> None:
+        surplus = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(dataset)
+            self._idle.move_to_end(key)
+            self._count += 1
+            while self._count > self.max_idle:
+                oldest_key, oldest = next(iter(self._idle.items()))
+                surplus.append(oldest.pop(0))
+                self._count -= 1
+                if not oldest:
+                    del self._idle[oldest_key]
+        for old in surplus:
+            old.close()
+
+    def idle(self) -> int:
+        """Handles open and not borrowed."""
+        with self._lock:
+            return self._count
+
+
+DATASETS = DatasetPool()
+"""The process's pool of open mask datasets."""
 
 
 def overview_level(dataset: DatasetReader, resolution: float) -> int | None:
@@ -122,19 +159,62 @@ def _weights(length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
 
 
 def _interpolate(
-    grid: np.ndarray, rows: tuple[np.ndarray, ...], cols: tuple[np.ndarray, ...]
+    grid: np.ndarray,
+    rows: tuple[np.ndarray, ...],
+    cols: tuple[np.ndarray, ...],
+    out: np.ndarray,
+    slope: np.ndarray,
 ) -> np.ndarray:
-    """Bilinear interpolation of a (complex) knot grid to every pixel.
+    """Bilinear interpolation of a (complex) knot grid to every pixel, into ``out``.
 
-    Down the rows by gathering, then across by repeating each knot cell's start and slope
-    over its pixels: a few passes over the tile, no BLAS.
+    Across the columns of the knot rows first (a small array), then down by copying each
+    pixel row's knot row start and slope: whole rows at a time, no BLAS, no temporary as
+    large as the tile.
     """
     _, r, rf, _ = rows
-    _, _, cf, counts = cols
-    along = grid[r] * (1 - rf)[:, None] + grid[r + 1] * rf[:, None]
-    out: np.ndarray = np.repeat(along[:, :-1], counts, axis=1)
-    out += np.repeat(np.diff(along, axis=1), counts, axis=1) * cf
+    _, c, cf, _ = cols
+    across = grid[:, c] * (1 - cf) + grid[:, c + 1] * cf
+    np.take(across, r, axis=0, out=out)
+    np.take(np.diff(across, axis=0), r, axis=0, out=slope)
+    slope *= rf[:, None]
+    out += slope
     return out
+
+
+SCRATCH_MAX_SIDE = 512
+"""Tiles up to this size (a side) reuse their thread's work arrays; larger ones allocate."""
+
+
+class _Scratch(threading.local):
+    def __init__(self) -> None:
+        self.arrays: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def _work_arrays(height: int, width: int) -> tuple[np.ndarray, ...]:
+    """Two complex64, one float32 and two index arrays of the tile's shape.
+
+    A tile's work arrays are 0.25 to 0.5 MB each: glibc serves allocations that large with
+    fresh pages (mmap), so allocating them for every tile costs more page faults than the
+    arithmetic. Each thread keeps one set per tile size instead.
+    """
+    key = (height, width)
+    found = _SCRATCH.arrays.get(key)
+    if found is None:
+        found = (
+            np.empty(key, np.complex64),
+            np.empty(key, np.complex64),
+            np.empty(key, np.float32),
+            np.empty(key, np.intp),
+            np.empty(key, np.intp),
+        )
+        if max(key) <= SCRATCH_MAX_SIDE:
+            if len(_SCRATCH.arrays) >= 4:
+                _SCRATCH.arrays.clear()
+            _SCRATCH.arrays[key] = found
+    return found
 
 
 def _knot_positions(
@@ -175,7 +255,25 @@ def read_tile(
     span_x = np.abs(src_x[:, -1] - src_x[:, 0]).min() / (cols[0][-1] - cols[0][0] or 1)
     span_y = np.abs(src_y[0, :] - src_y[-1, :]).min() / (rows[0][-1] - rows[0][0] or 1)
     level = overview_level(dataset, float(min(span_x, span_y)))
-    source = dataset if level is None else open_dataset(path, version, level)
+    with _overview(dataset, path, version, level) as source:
+        return _sample(source, src_x, src_y, rows, cols)
+
+
+def _overview(
+    dataset: DatasetReader, path: str, version: str | None, level: int | None
+) -> AbstractContextManager[DatasetReader]:
+    """The dataset itself (full resolution) or a borrowed handle of one of its overviews."""
+    return nullcontext(dataset) if level is None else DATASETS.borrow(path, version, level)
+
+
+def _sample(
+    source: DatasetReader,
+    src_x: np.ndarray,
+    src_y: np.ndarray,
+    rows: tuple[np.ndarray, ...],
+    cols: tuple[np.ndarray, ...],
+) -> np.ndarray | None:
+    """The source pixel under each tile pixel, from the knots' source coordinates."""
     t = source.transform
     grid_col = (src_x - t.c) / t.a
     grid_row = (src_y - t.f) / t.e
@@ -190,12 +288,17 @@ def read_tile(
     padded[1:-1, 1:-1] = source.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
     # positions relative to the padded window, as one complex grid: column + i * row
     grid = ((grid_col - (c0 - 1)) + 1j * (grid_row - (r0 - 1))).astype(np.complex64)
-    where = _interpolate(grid, rows, cols)
-    col = np.floor(where.real).astype(np.intp)
-    row = np.floor(where.imag).astype(np.intp)
+    where, slope, floor, row, col = _work_arrays(len(rows[1]), len(cols[1]))
+    _interpolate(grid, rows, cols, where, slope)
+    np.floor(where.real, out=floor)
+    np.copyto(col, floor, casting="unsafe")
+    np.floor(where.imag, out=floor)
+    np.copyto(row, floor, casting="unsafe")
     np.clip(row, 0, r1 - r0 + 1, out=row)
     np.clip(col, 0, c1 - c0 + 1, out=col)
-    out: np.ndarray = padded[row, col]
+    row *= padded.shape[1]  # flat index into the padded window
+    row += col
+    out: np.ndarray = padded.ravel().take(row)
     return out
 
 
@@ -224,18 +327,18 @@ def _warp_tile(
         (src_bounds[2] - src_bounds[0]) / width, (src_bounds[3] - src_bounds[1]) / height
     )
     level = overview_level(dataset, resolution)
-    source = dataset if level is None else open_dataset(path, version, level)
     out = np.zeros((height, width), dtype=np.uint8)
-    reproject(
-        rasterio.band(source, 1),
-        out,
-        src_nodata=NODATA,
-        dst_transform=from_bounds(*bounds, width, height),
-        dst_crs=dst_crs,
-        dst_nodata=NODATA,
-        resampling=Resampling.nearest,
-        num_threads=1,
-    )
+    with _overview(dataset, path, version, level) as source:
+        reproject(
+            rasterio.band(source, 1),
+            out,
+            src_nodata=NODATA,
+            dst_transform=from_bounds(*bounds, width, height),
+            dst_crs=dst_crs,
+            dst_nodata=NODATA,
+            resampling=Resampling.nearest,
+            num_threads=1,
+        )
     return out
 
 

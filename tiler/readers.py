@@ -15,7 +15,7 @@ from titiler.pgstac.backend import PGSTACBackend
 from titiler.pgstac.model import Search
 
 from tiler.catalog import Catalog
-from tiler.rasters import NODATA, open_dataset, read_tile
+from tiler.rasters import DATASETS, NODATA, read_tile
 from tiler.storage import MASK_ASSET, StorageRoots
 
 
@@ -24,9 +24,9 @@ class MaskReader(Reader):
     """Reads an item's mask COG; ``input`` is the item (a dict, as pgstac returns it).
 
     The asset's href is checked against ``roots`` before anything is opened, so neither a
-    caller nor a crafted item can make the tiler read another file or URL. The dataset is
-    this thread's kept-open handle (:func:`tiler.rasters.open_dataset`), and plain tiles are
-    read with :func:`tiler.rasters.read_tile`.
+    caller nor a crafted item can make the tiler read another file or URL. The dataset is a
+    kept-open handle borrowed from :data:`tiler.rasters.DATASETS` until the reader closes, and
+    plain tiles are read with :func:`tiler.rasters.read_tile`.
     """
 
     roots: StorageRoots = attr.ib(default=StorageRoots((), ()))
@@ -45,7 +45,7 @@ class MaskReader(Reader):
             self.item_id = str(item)
             self.input = self.roots.resolve(str(item), "asset")
         if self.dataset is None:
-            self.dataset = open_dataset(self.input, self.version)
+            self.dataset = self._ctx_stack.enter_context(DATASETS.borrow(self.input, self.version))
         if self.colormap is None:
             self.colormap = {}  # the legend comes from the request's colormap dependency
         super().__attrs_post_init__()
