@@ -3,18 +3,32 @@
 The factories are titiler's own; KappaCat's behaviour comes in through their typed attributes
 (see :mod:`tiler.dependencies`), and each one registers only the routes KappaCat serves: no
 route takes a dataset URL or path from the caller.
+
+The tile routes, the ones a web map calls hundreds of times a minute, are KappaCat's own:
+the same paths, names and parameters a client of titiler uses (tile matrix set, z/x/y,
+format, tilesize, colormap), without the dozen option dependencies titiler resolves for every
+tile that class maps do not have (bands, expressions, rescaling, algorithms, resampling).
+Each tile is read and encoded in one trip to a worker thread.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads the tile endpoints' parameter types,
+# and the tile matrix set type is local to each factory.
+from typing import Annotated, Any, Literal
 
-from typing import Any
-
+import rasterio
 from attrs import define
-from fastapi import Depends
+from fastapi import Depends, Path, Query
 from morecantile import TileMatrixSet
 from morecantile import tms as default_tms
 from morecantile.defaults import TileMatrixSets
-from titiler.core.factory import TilerFactory
+from pydantic import Field
+from rio_tiler.models import ImageData
+from rio_tiler.mosaic.methods.defaults import FirstMethod
+from rio_tiler.utils import CRS_to_uri
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from titiler.core.factory import BaseFactory, TilerFactory, img_endpoint_params
+from titiler.core.resources.enums import ImageType
 from titiler.core.routing import EndpointScope
 from titiler.extensions import wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
@@ -24,7 +38,7 @@ from titiler.pgstac.factory import MosaicTilerFactory
 from tiler import dependencies as deps
 from tiler import options as opts
 from tiler.imaging import render_tile
-from tiler.options import provider
+from tiler.options import GDAL_ENV, BackendParams, MosaicSearchOptions, ReaderParams, provider
 from tiler.readers import MaskMosaicBackend, MaskReader
 
 TILE_SCOPES: list[EndpointScope] = [
@@ -62,6 +76,55 @@ def _no_renders(obj: Any) -> dict[str, dict[str, Any]]:
     return {}
 
 
+TileIndex = Annotated[int, Path(description="Zoom level, column or row of the tile")]
+TileSize = Annotated[int | None, Query(gt=0, description="Tile size in pixels (a side).")]
+TileFormat = Annotated[
+    ImageType | None, Field(description="png (paletted, the default) or webp (lossless)")
+]
+
+
+_CRS_URIS: dict[str, str | None] = {}
+
+
+def _crs_uri(tms: TileMatrixSet) -> str | None:
+    """The CRS URI of a tile grid (looked up once: pyproj's authority search is slow)."""
+    key = str(tms.id)
+    if key not in _CRS_URIS:
+        _CRS_URIS[key] = CRS_to_uri(tms.rasterio_crs)
+    return _CRS_URIS[key]
+
+
+def tile_response(image: ImageData, tms: TileMatrixSet, fmt: ImageType | None, colormap: Any):
+    """The encoded tile with titiler's Content-Bbox and Content-Crs headers."""
+    content, media_type = render_tile(image, output_format=fmt, colormap=colormap)
+    headers = {"Content-Bbox": ",".join(map(str, image.bounds or ()))}
+    if uri := _crs_uri(tms):
+        headers["Content-Crs"] = f"<{uri}>"
+    return Response(content, media_type=media_type, headers=headers)
+
+
+def _tile_routes(factory: BaseFactory) -> Any:
+    """The decorator registering a tile endpoint under both tile paths, named ``tile``."""
+    prefix = factory.operation_prefix
+
+    def register(endpoint: Any) -> Any:
+        for path, operation in (
+            ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}", "getTileWithFormat"),
+            ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "getTile"),
+        ):
+            factory.router.add_api_route(
+                path,
+                endpoint,
+                methods=["GET"],
+                name="tile",
+                operation_id=f"{prefix}{operation}",
+                **img_endpoint_params,
+            )
+        return endpoint
+
+    return register
+
+
 @define(kw_only=True)
 class ItemTilerFactory(TilerFactory):
     """Tiles, TileJSON, tilesets, point values and info of one item's mask."""
@@ -74,6 +137,36 @@ class ItemTilerFactory(TilerFactory):
         self.tilejson()
         self.point()
 
+    def tile(self) -> None:
+        """A tile of the item's mask, in the legend colours unless a colormap is given."""
+        grids = self.supported_tms
+        TmsId: Any = Literal[tuple(grids.list())]
+
+        @_tile_routes(self)
+        async def tile(
+            z: TileIndex,
+            x: TileIndex,
+            y: TileIndex,
+            tileMatrixSetId: Annotated[TmsId, Path(description="Tile matrix set")],
+            format: TileFormat = None,
+            tilesize: TileSize = None,
+            item: dict[str, Any] = Depends(self.path_dependency),
+            reader: ReaderParams = Depends(self.reader_dependency),
+            colormap: Any = Depends(self.colormap_dependency),
+        ) -> Response:
+            """A tile of the item's mask: legend colours, no data transparent (or `colormap`)."""
+            tms = grids.get(tileMatrixSetId)
+
+            def draw() -> Response:
+                with rasterio.Env(**GDAL_ENV):  # the reader opens the COG under these options
+                    item_input: Any = item
+                    with MaskReader(item_input, tms=tms, roots=reader.roots) as mask:
+                        image = mask.tile(x, y, z, tilesize=tilesize)
+                return tile_response(image, tms, format, colormap)
+
+            response: Response = await run_in_threadpool(draw)
+            return response
+
 
 @define(kw_only=True)
 class MaskMosaicFactory(MosaicTilerFactory):
@@ -85,6 +178,52 @@ class MaskMosaicFactory(MosaicTilerFactory):
         self.tile()
         self.tilejson()
         self.assets()
+
+    def tile(self) -> None:
+        """A mosaic tile: the first item with data on top, in the legend colours."""
+        grids = self.supported_tms
+        TmsId: Any = Literal[tuple(grids.list())]
+
+        @_tile_routes(self)
+        async def tile(
+            z: TileIndex,
+            x: TileIndex,
+            y: TileIndex,
+            tileMatrixSetId: Annotated[TmsId, Path(description="Tile matrix set")],
+            format: TileFormat = None,
+            tilesize: TileSize = None,
+            search_id: str = Depends(self.path_dependency),
+            backend: BackendParams = Depends(self.backend_dependency),
+            reader: ReaderParams = Depends(self.reader_dependency),
+            search: MosaicSearchOptions = Depends(self.assets_accessor_dependency),
+            colormap: Any = Depends(self.colormap_dependency),
+        ) -> Response:
+            """A mosaic tile: the first item with data on top, in the legend colours."""
+            tms = grids.get(tileMatrixSetId)
+
+            def draw() -> Response:
+                with (
+                    rasterio.Env(**GDAL_ENV),
+                    MaskMosaicBackend(
+                        search_id,
+                        tms=tms,
+                        reader=MaskReader,  # type: ignore[arg-type]
+                        reader_options=reader.as_dict(),
+                        **backend.as_dict(),
+                    ) as mosaic,
+                ):
+                    image, _ = mosaic.tile(
+                        x,
+                        y,
+                        z,
+                        tilesize=tilesize,
+                        search_options=search.as_dict(),
+                        pixel_selection=FirstMethod(),
+                    )
+                return tile_response(image, tms, format, colormap)
+
+            response: Response = await run_in_threadpool(draw)
+            return response
 
 
 def item_factory(supported: TileMatrixSets) -> ItemTilerFactory:
