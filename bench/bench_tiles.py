@@ -83,6 +83,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory (MB) of a process and its children (the uvicorn workers) right now."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if int(status.parent.name) == pid or int(fields["PPid"]) == pid:
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return round(total / 1024, 1)
+
+
 @contextmanager
 def uvicorn_server(
     target: list[str], env: dict[str, str], workers: int
@@ -247,6 +262,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         summary = result.summary()
                         used = cpu_seconds(pids[server]) - before
                         summary["cpu_ms_per_tile"] = round(1000 * used / len(loads[w][server]), 2)
+                        summary["rss_mb"] = rss_mb(pids[server])
                         runs[w][server].append(summary)
                         print(f"round {r + 1} {w:6} {server:8} {summary}", flush=True)
     finally:
@@ -284,14 +300,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| tiles | server | p50 ms | p95 ms | mean ms | requests/s | server CPU ms/tile |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| tiles | server | p50 ms | p95 ms | mean ms | requests/s | server CPU ms/tile "
+        "| server RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for workload, by_server in report["median"].items():
         for server, m in by_server.items():
             lines.append(
                 f"| {workload} | {server} | {m['p50_ms']} | {m['p95_ms']} | {m['mean_ms']} | "
-                f"{m['rps']} | {m['cpu_ms_per_tile']} |"
+                f"{m['rps']} | {m['cpu_ms_per_tile']} | {m['rss_mb']} |"
             )
     return "\n".join(lines)
 

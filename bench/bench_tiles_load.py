@@ -65,10 +65,11 @@ async def _request(
     return status, size
 
 
-async def _client(base: str, queue: asyncio.Queue[str], result: RunResult) -> None:
-    parts = urlsplit(base)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    reader, writer = await asyncio.open_connection(host, port)
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _client(host: str, queue: asyncio.Queue[str], out: RunResult, conn: Connection) -> None:
+    reader, writer = conn
     try:
         while True:
             try:
@@ -76,10 +77,10 @@ async def _client(base: str, queue: asyncio.Queue[str], result: RunResult) -> No
             except asyncio.QueueEmpty:
                 return
             start = time.perf_counter()
-            status, _ = await _request(reader, writer, f"{host}:{port}", path)
+            status, _ = await _request(reader, writer, host, path)
             if status == 200:  # empty tiles (204) and tiles off the raster (404) are cheap
-                result.latencies_ms.append((time.perf_counter() - start) * 1000)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
+                out.latencies_ms.append((time.perf_counter() - start) * 1000)
+            out.statuses[status] = out.statuses.get(status, 0) + 1
     finally:
         writer.close()
 
@@ -89,8 +90,18 @@ async def _run(base: str, paths: list[str], clients: int) -> RunResult:
     for path in paths:
         queue.put_nowait(path)
     result = RunResult()
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    # Clients connect one after the other, each answered once before the next connects, so a
+    # server's worker processes share them; opened in the same instant, all of them go to the
+    # one process whose event loop accepts first (asyncio accepts a whole backlog at once).
+    connections = []
+    for _ in range(clients):
+        conn = await asyncio.open_connection(host, port)
+        await _request(*conn, f"{host}:{port}", "/healthz")
+        connections.append(conn)
     start = time.perf_counter()
-    await asyncio.gather(*(_client(base, queue, result) for _ in range(clients)))
+    await asyncio.gather(*(_client(f"{host}:{port}", queue, result, c) for c in connections))
     result.wall_s = time.perf_counter() - start
     return result
 
