@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.signal.windows import tukey
 
 from inference.card import ModelCard
 
@@ -54,6 +53,8 @@ class TilePlan:
     def weights(self) -> np.ndarray:
         """The 2-D blending window: 1 in the middle, cosine tapers over the overlap."""
         alpha = min(1.0, 2.0 * self.overlap / self.size)
+        from scipy.signal.windows import tukey  # scipy.signal takes a second to import
+
         line = np.maximum(tukey(self.size, alpha=alpha, sym=True), _MIN_WEIGHT)
         return np.outer(line, line).astype(np.float32)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from inference.sample.errors import SampleProductError
-from inference.sample.generate import write_sample_product
 from kappacat.legend import LEGEND_BY_VALUE
 
 
@@ -34,6 +33,8 @@ def sample_product(
         raise typer.BadParameter(
             f"{date!r} is not a date YYYY-MM-DD", param_hint="--date"
         ) from None
+    from inference.sample.generate import write_sample_product
+
     started = time.perf_counter()
     try:
         product = write_sample_product(
