@@ -22,6 +22,8 @@ from inference.product import ProductInfo
 from inference.readers.base import READ_ERRORS, BandFile, ProductReader, gdal_options
 
 _LEVELS = {"S2MSI1C": "L1C", "S2MSI2A": "L2A"}
+METADATA_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+"""What malformed item metadata raises on the way in (a string where a list belongs...)."""
 
 
 def gdal_href(href: str) -> str:
@@ -107,10 +109,16 @@ class StacReader(ProductReader):
         if item.geometry is None:
             raise ProductError(item.id, "the STAC item has no geometry (footprint)")
         self.level = level
-        self.footprint = Footprint.from_geojson(item.geometry)
+        try:
+            self.footprint = Footprint.from_geojson(item.geometry)
+        except METADATA_ERRORS as exc:
+            raise ProductError(item.id, f"the item's geometry is not a polygon: {exc}") from exc
         self.files = self._band_files(item)
         self.grid = self._grid()
-        self.info = self._info(item)
+        try:
+            self.info = self._info(item)
+        except METADATA_ERRORS as exc:
+            raise ProductError(item.id, f"malformed STAC item properties: {exc}") from exc
         if not self.footprint_mask().overlaps_grid():
             raise self.fail("the product lies entirely outside its footprint (no valid area)")
 
@@ -126,25 +134,38 @@ class StacReader(ProductReader):
         offset_applied = bool(item.properties.get("earthsearch:boa_offset_applied"))
         default_offset = -0.1 if self.baseline >= "04.00" and not offset_applied else 0.0
         for key, asset in item.assets.items():
-            band, from_key = _asset_band(key, asset)
-            if band is None or (asset.media_type and "json" in asset.media_type):
-                continue
-            scale, offset, nodata = _raster_scaling(asset)
-            res = resolution_suffix(key) or asset.extra_fields.get("gsd")
-            bands = asset.extra_fields.get("raster:bands") or [{}]
-            res = res or bands[0].get("spatial_resolution") or BANDS_BY_ID[band].resolution
-            file = BandFile(
-                band=band,
-                path=gdal_href(asset.get_absolute_href() or asset.href),
-                resolution=float(res),
-                scale=float(scale) if scale is not None else 1e-4,
-                offset=float(offset) if offset is not None else default_offset,
-                nodata=float(nodata) if nodata is not None else None,
-            )
-            (by_key if from_key else by_eo).setdefault(band, []).append(file)
+            try:
+                found = self._band_file(key, asset, default_offset)
+            except METADATA_ERRORS as exc:
+                raise ProductError(item.id, f"malformed metadata of asset {key!r}: {exc}") from exc
+            if found is not None:
+                file, from_key = found
+                (by_key if from_key else by_eo).setdefault(file.band, []).append(file)
         for band, files in by_eo.items():
             by_key.setdefault(band, files)
         return by_key
+
+    @staticmethod
+    def _band_file(
+        key: str, asset: pystac.Asset, default_offset: float
+    ) -> tuple[BandFile, bool] | None:
+        """The band file of an asset, and whether its key named the band (None: not a band)."""
+        band, from_key = _asset_band(key, asset)
+        if band is None or (asset.media_type and "json" in asset.media_type):
+            return None
+        scale, offset, nodata = _raster_scaling(asset)
+        res = resolution_suffix(key) or asset.extra_fields.get("gsd")
+        bands = asset.extra_fields.get("raster:bands") or [{}]
+        res = res or bands[0].get("spatial_resolution") or BANDS_BY_ID[band].resolution
+        file = BandFile(
+            band=band,
+            path=gdal_href(asset.get_absolute_href() or asset.href),
+            resolution=float(res),
+            scale=float(scale) if scale is not None else 1e-4,
+            offset=float(offset) if offset is not None else default_offset,
+            nodata=float(nodata) if nodata is not None else None,
+        )
+        return file, from_key
 
     def _grid(self) -> Grid:
         candidates = [f for files in self.files.values() for f in files]

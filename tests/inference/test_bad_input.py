@@ -126,6 +126,41 @@ def test_stac_item_not_sentinel2(
     assert "not a Sentinel-2" in error.problem and "landsat-8" in error.problem
 
 
+def _set_red(key: str, value: object):
+    def edit(item: dict) -> None:
+        item["assets"]["red"][key] = value
+
+    return edit
+
+
+def _break_geometry(item: dict) -> None:
+    item["geometry"] = {"type": "Polygon", "coordinates": [[1, 2]]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (_set_red("raster:bands", ["scale 0.0001"]), "malformed metadata of asset 'red'"),
+        (_set_red("gsd", "ten metres"), "malformed metadata of asset 'red'"),
+        (_break_geometry, "geometry is not a polygon"),
+    ],
+    ids=["raster-bands-not-objects", "gsd-not-a-number", "geometry-not-a-polygon"],
+)
+def test_stac_item_with_malformed_metadata(
+    sample_stac: SampleProduct, tmp_path: Path, settings: InferenceSettings, edit, problem: str
+) -> None:
+    item = json.loads(sample_stac.path.read_text())
+    edit(item)
+    path = sample_stac.path.parent / "malformed.json"
+    path.write_text(json.dumps(item))
+    try:
+        error = _mask_fails(path, tmp_path, settings)
+    finally:
+        path.unlink()
+    assert error.product == item["id"]
+    assert problem in error.problem
+
+
 def test_product_outside_its_footprint(
     sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
 ) -> None:
