@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from inference.errors import ProductError
+from inference.errors import InferenceError, ProductError, read_failure
 from inference.footprint import Footprint, FootprintMask
 from inference.grid import Grid, axis_weights, resample_block, source_span
 from inference.product import ProductInfo
@@ -80,6 +80,10 @@ class ProductReader:
         """A ProductError naming this product."""
         return ProductError(self.name, problem)
 
+    def read_failed(self, problem: str, exc: BaseException) -> InferenceError:
+        """A failed read: SourceUnavailableError if the server did not answer, else ProductError."""
+        return read_failure(self.name, problem, exc)
+
     def check_bands(self, bands: Iterable[str]) -> None:
         """Raise ProductError unless every band is present and its files look whole."""
         missing = [b for b in bands if not self.files.get(b)]
@@ -130,7 +134,8 @@ class _BandReader:
         try:
             self.ds = rasterio.open(file.path)
         except READ_ERRORS as exc:
-            raise product.fail(f"cannot open band {file.band} ({file.path}): {exc}") from exc
+            problem = f"cannot open band {file.band} ({file.path}): {exc}"
+            raise product.read_failed(problem, exc) from exc
         try:
             self._setup()
         except BaseException:
@@ -172,7 +177,7 @@ class _BandReader:
             )
         except READ_ERRORS as exc:
             problem = f"cannot read band {self.file.band} ({self.file.path}): {exc}"
-            raise self.product.fail(problem) from exc
+            raise self.product.read_failed(problem, exc) from exc
         data = dn.astype(np.float32)
         nodata = self.file.nodata
         if nodata is None or not (invalid := dn == nodata).any():

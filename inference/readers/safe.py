@@ -182,7 +182,8 @@ class SafeReader(ProductReader):
             with rasterio.Env(**gdal_options()), rasterio.open(ref.path) as ds:
                 grid = Grid.from_dataset(ds.crs, ds.transform, ds.width, ds.height)
         except READ_ERRORS as exc:
-            raise self.fail(f"cannot open band {ref.band} ({ref.path}): {exc}") from exc
+            problem = f"cannot open band {ref.band} ({ref.path}): {exc}"
+            raise self.read_failed(problem, exc) from exc
         if grid.crs is None and tile is not None:
             grid = Grid(
                 CRS.from_epsg(tile.epsg), grid.x0, grid.y0, grid.res, grid.width, grid.height

@@ -12,10 +12,9 @@ from typing import Any
 
 import pystac
 import rasterio
-from pystac.errors import STACError
 
 from inference.bands import BANDS_BY_ID, band_id, resolution_suffix
-from inference.errors import ProductError
+from inference.errors import ProductError, http_status, read_failure
 from inference.footprint import Footprint
 from inference.grid import Grid
 from inference.product import ProductInfo
@@ -93,8 +92,10 @@ class StacReader(ProductReader):
     def __init__(self, source: str) -> None:
         try:
             item = pystac.Item.from_file(source)
-        except (STACError, OSError, ValueError, KeyError, TypeError) as exc:
-            raise ProductError(source, f"cannot read the STAC item: {exc}") from exc
+        except Exception as exc:  # pystac raises a bare Exception for HTTP errors
+            status = http_status(exc)
+            detail = f"HTTP {status}" if status is not None else str(exc) or type(exc).__name__
+            raise read_failure(source, f"cannot read the STAC item: {detail}", exc) from exc
         self.item = item
         self.source = source
         self.name = item.id
@@ -176,7 +177,8 @@ class StacReader(ProductReader):
             with rasterio.Env(**gdal_options()), rasterio.open(ref.path) as ds:
                 grid = Grid.from_dataset(ds.crs, ds.transform, ds.width, ds.height)
         except READ_ERRORS as exc:
-            raise self.fail(f"cannot open band {ref.band} ({ref.path}): {exc}") from exc
+            problem = f"cannot open band {ref.band} ({ref.path}): {exc}"
+            raise self.read_failed(problem, exc) from exc
         return grid if grid.res == 10.0 else grid.at(10.0)
 
     def _info(self, item: pystac.Item) -> ProductInfo:

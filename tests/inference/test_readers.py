@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import io
 import json
+import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 import pytest
 import rasterio
 
 from inference import open_product
+from inference.errors import InferenceError, ProductError, SourceUnavailableError
 from inference.readers import ProductReader
 from inference.readers.stac import gdal_href
 from inference.sample import SampleProduct
@@ -161,28 +165,87 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         return io.BytesIO(stream.read(end - start + 1))
 
 
-def test_stac_item_and_assets_over_http(sample_stac: SampleProduct, tmp_path: Path) -> None:
+class _FailingHandler(_RangeHandler):
+    """Answers the status in ``failing`` for those paths, serves the rest."""
+
+    failing: ClassVar[dict[str, int]] = {}
+
+    def send_head(self) -> io.BytesIO | BinaryIO | None:
+        status = self.failing.get(self.path)
+        if status is None:
+            return super().send_head()
+        self.send_error(status)
+        return None
+
+
+@contextlib.contextmanager
+def _served(sample_stac: SampleProduct, failing: dict[str, int] | None = None) -> Iterator[str]:
+    """The sample item (assets relative to it) on a loopback HTTP server; yields its URL."""
     item = json.loads(sample_stac.path.read_text())
     for asset in item["assets"].values():
         asset["href"] = Path(asset["href"]).name  # relative to the item, as served
     (sample_stac.path.parent / "served.json").write_text(json.dumps(item))
-    handler = functools.partial(_RangeHandler, directory=str(sample_stac.path.parent))
+    handler_class = type("Handler", (_FailingHandler,), {"failing": failing or {}})
+    handler = functools.partial(handler_class, directory=str(sample_stac.path.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/served.json"
-        with open_product(url) as remote, open_product(sample_stac.path) as local:
-            assert remote.band_file("B11", 30).path.startswith("/vsicurl/http://127.0.0.1")
-            assert remote.info.id == local.info.id and remote.info.source_item_href == url
-            a, a_ok = remote.read(["B02", "B11"], 0, 50, resolution=30)
-            b, b_ok = local.read(["B02", "B11"], 0, 50, resolution=30)
+        yield f"http://127.0.0.1:{server.server_port}/served.json"
     finally:
         server.shutdown()
         server.server_close()
         (sample_stac.path.parent / "served.json").unlink()
+
+
+def test_stac_item_and_assets_over_http(sample_stac: SampleProduct, tmp_path: Path) -> None:
+    with (
+        _served(sample_stac) as url,
+        open_product(url) as remote,
+        open_product(sample_stac.path) as local,
+    ):
+        assert remote.band_file("B11", 30).path.startswith("/vsicurl/http://127.0.0.1")
+        assert remote.info.id == local.info.id and remote.info.source_item_href == url
+        a, a_ok = remote.read(["B02", "B11"], 0, 50, resolution=30)
+        b, b_ok = local.read(["B02", "B11"], 0, 50, resolution=30)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a_ok, b_ok)
+
+
+@pytest.mark.parametrize(
+    ("failing", "error", "problem"),
+    [
+        ({"/served.json": 404}, ProductError, "cannot read the STAC item: HTTP 404"),
+        ({"/served.json": 503}, SourceUnavailableError, "cannot read the STAC item: HTTP 503"),
+        ({"/served.json": 429}, SourceUnavailableError, "HTTP 429"),
+        ({"/B11.tif": 404}, ProductError, "band B11"),
+        ({"/B11.tif": 503}, SourceUnavailableError, "band B11"),
+    ],
+    ids=["item-404", "item-503", "item-429", "band-404", "band-503"],
+)
+def test_a_server_that_fails_says_whether_to_try_again(
+    sample_stac: SampleProduct,
+    failing: dict[str, int],
+    error: type[InferenceError],
+    problem: str,
+) -> None:
+    """Gone (4xx) is the product's fault and final; unavailable (5xx, 429) is worth a retry."""
+    with (
+        _served(sample_stac, failing) as url,
+        pytest.raises(InferenceError) as caught,
+        open_product(url) as product,
+    ):
+        product.read(["B02", "B11"], 0, 50, resolution=30)
+    assert type(caught.value) is error
+    assert problem in str(caught.value)
+
+
+def test_a_server_that_does_not_answer_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(SourceUnavailableError, match="cannot read the STAC item"):
+        open_product(f"http://127.0.0.1:{port}/item.json")
 
 
 @pytest.mark.parametrize(
