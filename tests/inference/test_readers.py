@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
-import io
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
 
 import numpy as np
 import pytest
@@ -22,6 +17,7 @@ from inference.errors import InferenceError, ProductError, SourceUnavailableErro
 from inference.readers import ProductReader
 from inference.readers.stac import gdal_href
 from inference.sample import SampleProduct
+from tests.httpfiles import serve_directory
 
 UKIS_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12"]
 
@@ -139,45 +135,6 @@ def test_stac_item_with_cdse_style_keys(sample_stac: SampleProduct, tmp_path: Pa
         assert product.files["B02"][0].resolution == 10
 
 
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file server that honours byte ranges, as GDAL's /vsicurl/ needs."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output quiet."""
-
-    def send_head(self) -> io.BytesIO | BinaryIO | None:
-        header = self.headers.get("Range")
-        path = Path(self.translate_path(self.path))
-        if not header or not path.is_file():
-            return super().send_head()
-        size = path.stat().st_size
-        start_text, _, end_text = header.removeprefix("bytes=").partition("-")
-        start = int(start_text)
-        end = min(int(end_text) if end_text else size - 1, size - 1)
-        stream = path.open("rb")
-        stream.seek(start)
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        return io.BytesIO(stream.read(end - start + 1))
-
-
-class _FailingHandler(_RangeHandler):
-    """Answers the status in ``failing`` for those paths, serves the rest."""
-
-    failing: ClassVar[dict[str, int]] = {}
-
-    def send_head(self) -> io.BytesIO | BinaryIO | None:
-        status = self.failing.get(self.path)
-        if status is None:
-            return super().send_head()
-        self.send_error(status)
-        return None
-
-
 @contextlib.contextmanager
 def _served(sample_stac: SampleProduct, failing: dict[str, int] | None = None) -> Iterator[str]:
     """The sample item (assets relative to it) on a loopback HTTP server; yields its URL."""
@@ -185,16 +142,11 @@ def _served(sample_stac: SampleProduct, failing: dict[str, int] | None = None) -
     for asset in item["assets"].values():
         asset["href"] = Path(asset["href"]).name  # relative to the item, as served
     (sample_stac.path.parent / "served.json").write_text(json.dumps(item))
-    handler_class = type("Handler", (_FailingHandler,), {"failing": failing or {}})
-    handler = functools.partial(handler_class, directory=str(sample_stac.path.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    script = {path: [status] for path, status in (failing or {}).items()}
     try:
-        yield f"http://127.0.0.1:{server.server_port}/served.json"
+        with serve_directory(sample_stac.path.parent, script) as (base, _):
+            yield f"{base}/served.json"
     finally:
-        server.shutdown()
-        server.server_close()
         (sample_stac.path.parent / "served.json").unlink()
 
 

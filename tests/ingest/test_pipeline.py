@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import zipfile
@@ -21,6 +22,7 @@ from ingest.settings import BrokerSettings
 from ingest.sources import expand
 from kappacat.settings import DatabaseSettings
 from kappacat.stac_validation import StacValidator
+from tests.httpfiles import serve_directory
 from tests.ingest.conftest import S3_ENV, PrivateRedis, S3Server, Workers, kappacat
 from tests.ingest.helpers import (
     absolute_item,
@@ -343,3 +345,38 @@ def test_storage_faults_are_retried_then_fail_into_the_dead_letters(
         broker.close()
     assert worker.poll() is None
     assert items(database) == []
+
+
+def test_a_provider_that_does_not_answer_is_retried_and_a_gone_item_is_not(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
+    tmp_path: Path,
+) -> None:
+    """Items on a provider's server: a 503 for a while is waited out, a 404 fails once."""
+    flaky, gone = write_products(tmp_path / "provider", 2, fmt="stac")
+    root = tmp_path / "provider"
+    for product in (flaky, gone):  # assets relative to their item, as a provider serves them
+        item = json.loads(product.path.read_text())
+        for asset in item["assets"].values():
+            asset["href"] = Path(asset["href"]).name
+        product.path.write_text(json.dumps(item))
+    paths = {p.product_id: "/" + p.path.relative_to(root).as_posix() for p in (flaky, gone)}
+    script = {
+        paths[flaky.product_id]: [200, 503, 503, 200],  # listed, then down twice, then back
+        paths[gone.product_id]: [200, 404],  # listed, then withdrawn
+    }
+    env = pipeline_env(redis_broker)
+    with serve_directory(root, script) as (base, served):
+        ingest(env, *(base + path for path in paths.values()))
+        pool = workers(env)
+        worker = pool.start("--processes", "1")
+        done = {j.product_id: j for j in wait_done(database, 2, logs=pool.logs)}
+    assert done[flaky.product_id].status == "succeeded", done[flaky.product_id].last_error
+    assert served.count(paths[flaky.product_id]) >= 4  # listed, two failures, then read
+    assert done[gone.product_id].status == "failed"
+    assert "HTTP 404" in (done[gone.product_id].last_error or "")
+    assert done[gone.product_id].attempts == 1  # gone is final: not retried
+    assert worker.poll() is None
+    assert [i["id"] for i in items(database)] == [flaky.product_id]
