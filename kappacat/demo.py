@@ -224,7 +224,8 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
             "KAPPACAT_STORAGE_URL": str(storage),
             "KAPPACAT_STORAGE_PUBLIC_URL": f"{api}/assets",
             "KAPPACAT_API_ASSETS_DIR": str(storage),
-            "KAPPACAT_TILER_STORAGE_ROOTS": f"{storage},{api}/assets/",
+            # the API serves the masks at /assets; the tiler reads the same files directly
+            "KAPPACAT_TILER_STORAGE_ROOTS": f"{api}/assets/={storage}",
             "KAPPACAT_TILER_API_URL": api,
             "KAPPACAT_WORKER_METRICS_PORT": "0",
             "KAPPACAT_WORKER_LOG_FORMAT": "text",
@@ -299,6 +300,7 @@ def _print_urls(api: str, tiler: str) -> None:
 
 
 def _check(api: str, tiler: str) -> None:
+    import morecantile
     from pystac_client import Client
 
     items = list(
@@ -311,10 +313,22 @@ def _check(api: str, tiler: str) -> None:
     mask = items[0].assets["mask"].href
     if httpx.head(mask, timeout=10).status_code != 200:
         raise DemoError(f"the mask of {items[0].id} cannot be read at {mask}")
+    west, south, east, north = items[0].bbox or (0.0, 0.0, 0.0, 0.0)
+    tile = morecantile.tms.get("WebMercatorQuad").tile((west + east) / 2, (south + north) / 2, 12)
+    url = (
+        f"{tiler}/collections/{items[0].collection_id}/items/{items[0].id}"
+        f"/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png"
+    )
+    drawn = httpx.get(url, timeout=30)
+    if drawn.status_code != 200 or not drawn.content.startswith(b"\x89PNG"):
+        problem = f"{drawn.status_code} {drawn.text[:200]}"
+        raise DemoError(f"the tiler cannot draw {items[0].id}: {problem}")
     viewer = httpx.get(f"{tiler}/viewer", timeout=10)
     if viewer.status_code != 200 or "maplibre" not in viewer.text.lower():
         raise DemoError("the web map page does not load")
-    typer.echo(f"checked: {len(items)} masks searchable, mask COG readable, web map served")
+    typer.echo(
+        f"checked: {len(items)} masks searchable, mask COG readable, a tile drawn, web map served"
+    )
 
 
 def demo_command(

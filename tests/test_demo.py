@@ -24,7 +24,7 @@ def test_demo_reaches_a_searchable_catalogue_and_a_web_map() -> None:
         first = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
         out = first.stdout + first.stderr
         assert first.returncode == 0, out[-4000:]
-        assert "checked: 2 masks searchable, mask COG readable, web map served" in out
+        assert "checked: 2 masks searchable, mask COG readable, a tile drawn, web map served" in out
         assert "/viewer" in out and "Client.open(" in out
         # Again: the data is reused, nothing is generated twice.
         again = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)

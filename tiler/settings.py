@@ -19,8 +19,10 @@ class TilerSettings(BaseSettings):
 
     storage_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Local directories or URL prefixes (``s3://bucket/masks/``, ``https://host/masks/``) the
-    tiler may read mask COGs from, comma separated. An item whose asset lies elsewhere is
-    refused with a 403; with no roots at all nothing can be read."""
+    tiler may read mask COGs from, comma separated. ``PREFIX=DIRECTORY`` reads hrefs under a
+    URL prefix from a local directory (the STAC API's ``/assets`` route and the folder behind
+    it). An item whose asset lies elsewhere is refused with a 403; with no roots at all
+    nothing can be read."""
     api_url: str = "http://127.0.0.1:8081"
     """Public URL of the STAC API, for the links to items (web map, point queries)."""
     title: str = "KappaCat cloud masks"

@@ -36,43 +36,65 @@ def _realpath(path: str, _minute: int) -> Path:
     return Path(path).resolve()
 
 
+def _slash(prefix: str) -> str:
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
 @dataclass(frozen=True)
 class StorageRoots:
-    """Local directories and URL prefixes under which assets may be read."""
+    """Local directories and URL prefixes under which assets may be read.
+
+    A root ``PREFIX=DIRECTORY`` says that the files behind a URL prefix are also in a local
+    directory (the STAC API's ``/assets`` route and the folder it serves): hrefs under the
+    prefix are read from the directory, not over HTTP.
+    """
 
     directories: tuple[Path, ...]
     prefixes: tuple[str, ...]
+    mapped: tuple[tuple[str, Path], ...] = ()
 
     @classmethod
     def from_settings(cls, roots: Sequence[str]) -> StorageRoots:
         """Split the configured roots into resolved directories and normalised URL prefixes."""
         directories: list[Path] = []
         prefixes: list[str] = []
+        mapped: list[tuple[str, Path]] = []
         for root in roots:
-            local = _local_path(root)
-            if local is None:
-                prefixes.append(root if root.endswith("/") else root + "/")
+            prefix, equals, directory = root.partition("=")
+            if equals and _is_url(prefix) and _local_path(directory) is not None:
+                local = Path(str(_local_path(directory))).expanduser().resolve()
+                mapped.append((_slash(prefix), local))
+                directories.append(local)
+                continue
+            local_root = _local_path(root)
+            if local_root is None:
+                prefixes.append(_slash(root))
             else:
-                directories.append(Path(local).expanduser().resolve())
-        return cls(tuple(directories), tuple(prefixes))
+                directories.append(Path(local_root).expanduser().resolve())
+        return cls(tuple(directories), tuple(prefixes), tuple(mapped))
 
     def resolve(self, href: str, what: str) -> str:
         """The path or URL to open for ``href``; :class:`AssetNotAllowed` if it is outside."""
         local = _local_path(href)
         if local is not None:
-            path = Path(local)
-            if not path.is_absolute():
-                raise AssetNotAllowed(f"{what}: relative asset path {href!r} is not served")
-            resolved = _realpath(local, int(time.monotonic() // 60))  # symlinks, ".."
-            if any(resolved.is_relative_to(d) for d in self.directories):
-                return str(resolved)
-            raise AssetNotAllowed(f"{what}: asset {href!r} is outside the storage roots")
+            return self._local(href, local, what)
         parts = urlsplit(href)
         segments = unquote(parts.path).split("/")
         if ".." in segments or "." in segments or parts.query or parts.fragment:
             raise AssetNotAllowed(f"{what}: asset URL {href!r} is not in canonical form")
+        for prefix, directory in self.mapped:
+            if href.startswith(prefix):
+                return self._local(href, str(directory / unquote(href[len(prefix) :])), what)
         if any(href.startswith(p) for p in self.prefixes):
             return href
+        raise AssetNotAllowed(f"{what}: asset {href!r} is outside the storage roots")
+
+    def _local(self, href: str, local: str, what: str) -> str:
+        if not Path(local).is_absolute():
+            raise AssetNotAllowed(f"{what}: relative asset path {href!r} is not served")
+        resolved = _realpath(local, int(time.monotonic() // 60))  # symlinks, ".."
+        if any(resolved.is_relative_to(d) for d in self.directories):
+            return str(resolved)
         raise AssetNotAllowed(f"{what}: asset {href!r} is outside the storage roots")
 
     def mask_href(self, item: dict[str, Any]) -> str:
