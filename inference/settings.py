@@ -50,7 +50,7 @@ class InferenceSettings(BaseSettings):
     prefetch: bool = Field(True, description="read the next window while the model runs")
     gdal_cache_mb: int = Field(128, ge=16, description="GDAL block cache (GDAL_CACHEMAX)")
     compression: Literal["DEFLATE", "ZSTD"] = Field(
-        "ZSTD", description="COG compression (with predictor 2)"
+        "ZSTD", description="COG compression (ZSTD or DEFLATE)"
     )
     thumbnail_size: int = Field(256, ge=16, description="longest side of the PNG thumbnail")
     check_jp2: bool = Field(
