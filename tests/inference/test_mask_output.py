@@ -43,7 +43,8 @@ def test_mask_is_a_valid_cog_with_the_legend(l1c_mask: MaskResult) -> None:
         assert cog.res == (10.0, 10.0) and cog.crs.to_epsg() == l1c_mask.product.epsg
         assert cog.block_shapes == [(512, 512)]
         assert cog.compression is not None and cog.compression.name in ("zstd", "deflate")
-        assert cog.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "2"
+        # class runs compress better without the horizontal predictor
+        assert cog.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", "1") == "1"
         assert cog.overviews(1) == [2, 4]
         assert cog.tags()["OVERVIEW_RESAMPLING"] == "MODE"
         colormap = cog.colormap(1)
