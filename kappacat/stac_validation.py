@@ -2,7 +2,11 @@
 
 Schemas come from a folder with an ``index.json`` mapping schema URLs to files (the layout of
 ``shared/data/stac-schemas``); nothing is fetched from the internet. A schema that is declared
-but not in the folder is an error, not a silent pass.
+but not in the folder is an error, not a silent pass. A schema that a declared one refers to
+and the folder lacks (PROJJSON's, for ``proj:projjson``) accepts anything.
+
+Validation is jsonschema-rs's (compiled once per schema, about 0.1 ms an item; the pure
+Python ``jsonschema`` takes 6 to 12 ms, which would cap bulk publishing near 100 items/s).
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag
 
-from jsonschema import Draft7Validator
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource
+from jsonschema_rs import Draft7Validator
 
 from kappacat.settings import StacSchemaSettings
 
@@ -72,14 +74,17 @@ class StacValidator:
 
     def __init__(self, schemas_dir: Path | None = None) -> None:
         self.schemas = _load_index(schemas_dir.resolve() if schemas_dir else None)
+        self._validators: dict[str, Draft7Validator] = {}
 
-        def retrieve(uri: str) -> Resource[Any]:
-            schema = self.schemas.get(_bare(uri))
-            if schema is None:
-                raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
-            return Resource.from_contents(schema)
+    def _retrieve(self, uri: str) -> dict[str, Any]:
+        return self.schemas.get(_bare(uri), {})
 
-        self.registry: Registry[Any] = Registry(retrieve=retrieve)  # type: ignore[call-arg]
+    def _validator(self, url: str) -> Draft7Validator:
+        found = self._validators.get(url)
+        if found is None:
+            found = Draft7Validator(self.schemas[url], retriever=self._retrieve, base_uri=url)
+            self._validators[url] = found
+        return found
 
     @classmethod
     def from_settings(cls, settings: StacSchemaSettings | None = None) -> StacValidator:
@@ -104,13 +109,12 @@ class StacValidator:
             urls += [_bare(u) for u in extensions]
         problems: list[str] = []
         for url in urls:
-            schema = self.schemas.get(url)
-            if schema is None:
+            if url not in self.schemas:
                 problems.append(f"no schema for {url} (not in the offline schema folder)")
                 continue
-            validator = Draft7Validator(schema, registry=self.registry)
-            for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
-                where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            errors = self._validator(url).iter_errors(obj)
+            for err in sorted(errors, key=lambda e: [str(p) for p in e.instance_path]):
+                where = "/".join(str(p) for p in err.instance_path) or "(root)"
                 problems.append(f"{url.rsplit('/', 3)[-3]}: {where}: {err.message[:300]}")
         return problems
 

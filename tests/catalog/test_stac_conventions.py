@@ -87,3 +87,15 @@ def test_core_only_validation_without_schema_folder(mask_cog: tuple[Path, np.nda
     assert core.errors(item) == []
     del item["properties"]["datetime"]
     assert core.errors(item)
+
+
+def test_a_schema_the_folder_lacks_is_not_checked_and_breaks_nothing(
+    mask_cog: tuple[Path, np.ndarray], validator: StacValidator
+) -> None:
+    """The projection extension refers to PROJJSON's schema, which is not offline."""
+    cog, data = mask_cog
+    item = mask_item(cog, data, 0)
+    item["assets"]["mask"]["proj:projjson"] = {"type": "ProjectedCRS", "name": "WGS 84 / UTM"}
+    assert validator.errors(item) == []
+    item["assets"]["mask"]["proj:shape"] = ["many", "rows"]  # the extension itself still is
+    assert any("proj" in e or "projection" in e for e in validator.errors(item))
