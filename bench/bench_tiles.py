@@ -100,7 +100,7 @@ def rss_mb(pid: int) -> float:
 
 @contextmanager
 def uvicorn_server(
-    target: list[str], env: dict[str, str], workers: int
+    target: list[str], env: dict[str, str], workers: int, health: str = "/healthz"
 ) -> Iterator[tuple[str, int]]:
     """``uvicorn TARGET`` on a free port with quiet logs; yields its URL and pid once healthy."""
     port = free_port()
@@ -129,7 +129,7 @@ def uvicorn_server(
                 if proc.poll() is not None:
                     raise RuntimeError(f"{target} exited with {proc.returncode}")
                 try:
-                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    if httpx.get(base + health, timeout=2).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

@@ -104,6 +104,7 @@ def stac_fastapi_settings(settings: ApiSettings) -> StacFastapiSettings:
         stac_fastapi_landing_id="kappacat",
         stac_fastapi_version=__version__,
         enable_transactions_extensions=settings.transactions_enabled,
+        use_api_hydrate=settings.hydrate_in_api,
         cors_origins=settings.cors_origins,
         cors_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         cors_headers=["Content-Type", "Authorization", "X-API-Key", "Prefer"],

@@ -17,7 +17,6 @@ from typing import Any, cast
 
 import attr
 import orjson
-from cql2 import Expr
 from fastapi import Request
 from pydantic import ValidationError
 from stac_fastapi.api.models import GeoJSONResponse
@@ -37,6 +36,7 @@ from catalog_api.errors import (
 )
 from catalog_api.fields import FieldsSpec
 from catalog_api.query import parse_query, query_to_cql2
+from kappacat.cql2 import cql2_json
 
 # Sortable whatever the queryables say: the items table's own columns.
 CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "end_datetime"})
@@ -45,9 +45,7 @@ CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "en
 def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
     """A GET ``filter`` (CQL2 text, or CQL2 JSON with ``filter-lang=cql2-json``) as CQL2 JSON."""
     try:
-        expr = Expr(orjson.loads(text)) if lang == "cql2-json" else Expr(text)
-        expr.validate()
-        return cast(dict[str, Any], expr.to_json())
+        return cql2_json(text, lang or "cql2-text")
     except Exception as exc:  # cql2 raises bare Exceptions for parse and validation errors
         raise InvalidFilter(f"filter is not valid {lang or 'cql2-text'}: {exc}") from exc
 
@@ -55,7 +53,7 @@ def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
 def check_filter(filter_json: dict[str, Any]) -> dict[str, Any]:
     """A POST CQL2-JSON ``filter``, validated."""
     try:
-        Expr(filter_json).validate()
+        cql2_json(filter_json)
     except Exception as exc:
         raise InvalidFilter(f"filter is not valid cql2-json: {exc}") from exc
     return filter_json

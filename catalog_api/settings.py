@@ -40,6 +40,10 @@ class ApiSettings(BaseSettings):
     asks; for operators whose clients must learn they got less than they asked for)."""
     pool_min_size: int = 1
     pool_max_size: int = 10
+    hydrate_in_api: bool = True
+    """Rebuild items from their collection's base item in the API (Python) rather than in
+    PostgreSQL (pgstac's plpgsql): a page of 10 mask items costs the database 12 ms instead of
+    41 ms, and the database is what a search waits for."""
     assets_dir: Path | None = None
     """Local storage root whose files are served under ``/assets`` (masks and thumbnails)."""
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from cql2 import Expr
 from fastapi import Query
 
+from kappacat.cql2 import cql2_json
 from tiler.errors import BadRequest
 
 SORTABLE = {"datetime", "id", "eo:cloud_cover"} | {
@@ -91,11 +90,7 @@ def parse_filter(text: str | dict[str, Any] | None, lang: str) -> dict[str, Any]
     if text is None or text == "":
         return None
     try:
-        if lang == "cql2-json" and isinstance(text, str):
-            text = json.loads(text)
-        expr = Expr(text)
-        expr.validate()
-        result: dict[str, Any] = expr.to_json()
+        result = cql2_json(text, lang)
     except Exception as exc:  # cql2 raises bare Exception for parse errors
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise BadRequest(f"filter is not valid {lang}: {message}") from exc
