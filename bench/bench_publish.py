@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from psycopg import sql
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
+from bench.bench_tiles import report_header
 from bench.bench_tiles_data import drop_database
 from bench.catalog_items import synthetic_items, template
 from catalog_api.collections import collection_dicts
@@ -117,15 +116,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         drop_database(admin, NAME)
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.bench_publish", *sys.argv[1:]]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        **report_header("bench.bench_publish", load_before),
         "settings": {"items": args.items, "rounds": args.rounds},
         "items_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "median_items_per_s": {k: round(statistics.median(vs)) for k, vs in rates.items()},

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,13 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from bench.bench_tiles import cpu_seconds, reader_url, rss_mb, uvicorn_server
+from bench.bench_tiles import (
+    cpu_seconds,
+    reader_url,
+    report_header,
+    rss_mb,
+    uvicorn_server,
+)
 from bench.bench_tiles_data import drop_database
 from bench.bench_tiles_load import run
 from bench.catalog_items import DAYS, EAST, NORTH, SOUTH, START, WEST, synthetic_items, template
@@ -149,15 +153,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         drop_database(admin, NAME)
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.bench_search", *sys.argv[1:]]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        **report_header("bench.bench_search", load_before),
         "settings": {
             "items": args.items,
             "rounds": args.rounds,

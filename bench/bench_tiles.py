@@ -83,6 +83,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def report_header(module: str, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """When, how it was run and on what: the start of every benchmark's JSON report."""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([f"python -m {module}", *sys.argv[1:]]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory (MB) of a process and its children (the uvicorn workers) right now."""
     total = 0
@@ -268,15 +283,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         drop_database(admin, name)
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.bench_tiles", *sys.argv[1:]]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        **report_header("bench.bench_tiles", load_before),
         "settings": {
             "rounds": args.rounds,
             "requests": args.requests,
