@@ -38,6 +38,8 @@ def migrate_command(
         typer.echo(f"created role {role}")
     if report.queryables_changed:
         typer.echo(f"registered queryables: {', '.join(report.queryables_changed)}")
+    if report.partitioned:
+        typer.echo(f"items partitioned by year: {', '.join(report.partitioned)}")
     if not skip_collections:
         typer.echo("collections up to date")
     if not report.changed:

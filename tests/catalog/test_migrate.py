@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import psycopg
 
+from ingest.publish import publish_items
 from kappacat.migrate import migrate
 from kappacat.settings import DatabaseSettings
+from kappacat.stac_validation import StacValidator
 from migrations import PGSTAC_VERSION
+from tests.factories import mask_item
 
 
 def schema_fingerprint(url: str) -> dict[str, object]:
@@ -29,7 +34,7 @@ def schema_fingerprint(url: str) -> dict[str, object]:
         ).fetchall()
         pgstac = conn.execute("SELECT pgstac.get_version()").fetchone()
         collections = conn.execute(
-            "SELECT id, md5(content::text) FROM pgstac.collections ORDER BY 1"
+            "SELECT id, md5(content::text), partition_trunc FROM pgstac.collections ORDER BY 1"
         ).fetchall()
         queryables = conn.execute(
             "SELECT name, md5(definition::text) FROM pgstac.queryables ORDER BY 1"
@@ -71,6 +76,7 @@ def test_migrate_twice_changes_nothing(empty_database: DatabaseSettings) -> None
         "sentinel-2-l1c-kappamask",
         "sentinel-2-l2a-kappamask",
     ]
+    assert {c[2] for c in after_first["collections"]} == {"year"}  # type: ignore[index]
     assert ("kappacat_read", "pgstac_read") in after_first["roles"]  # type: ignore[operator]
     assert ("kappacat_ingest", "pgstac_ingest") in after_first["roles"]  # type: ignore[operator]
 
@@ -101,3 +107,28 @@ def test_read_role_can_search_but_not_write(database: DatabaseSettings) -> None:
             pass
         else:
             raise AssertionError("the read-only role could delete collections")
+
+
+def test_an_existing_catalogue_is_partitioned_by_year_and_keeps_its_items(
+    database: DatabaseSettings, mask_cog: tuple[Path, np.ndarray], validator: StacValidator
+) -> None:
+    """A deployment from before yearly partitions: migrate moves its items, loses none."""
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("UPDATE pgstac.collections SET partition_trunc = NULL")
+    cog, data = mask_cog
+    items = [mask_item(cog, data, n) for n in range(6)]
+    for n, item in enumerate(items):  # over three years
+        item["properties"]["datetime"] = f"{2021 + n % 3}-06-0{n + 1}T10:30:00Z"
+    publish_items(database.url, {"old": items}, validator)
+
+    report = migrate(database)
+    assert report.partitioned == ["sentinel-2-l1c-kappamask", "sentinel-2-l2a-kappamask"]
+    with psycopg.connect(database.url) as conn:
+        found = conn.execute("SELECT id FROM pgstac.items ORDER BY id").fetchall()
+        partitions = conn.execute(
+            "SELECT count(*) FROM pgstac.partitions_view WHERE collection = %s",
+            ("sentinel-2-l1c-kappamask",),
+        ).fetchone()
+    assert [r[0] for r in found] == sorted(i["id"] for i in items)
+    assert partitions is not None and partitions[0] == 3
+    assert not migrate(database).changed
