@@ -188,27 +188,22 @@ def create_app(
     add_exception_handlers(app)
     limits = [Depends(check_limits)]
 
-    items = item_factory(supported)
-    app.include_router(
-        items.router,
-        prefix="/collections/{collection_id}/items/{item_id}",
-        tags=["Item tiles"],
-        dependencies=limits,
-    )
-    collections = mosaic_factory(supported, collection_search_id, "/collections/{collection_id}")
-    app.include_router(
-        collections.router,
-        prefix="/collections/{collection_id}",
-        tags=["Collection mosaics"],
-        dependencies=limits,
-    )
-    searches = mosaic_factory(supported, search_id_param, "/searches/{search_id}")
-    app.include_router(
-        searches.router,
-        prefix="/searches/{search_id}",
-        tags=["Registered searches"],
-        dependencies=limits,
-    )
+    item_prefix = "/collections/{collection_id}/items/{item_id}"
+    collection_prefix, search_prefix = "/collections/{collection_id}", "/searches/{search_id}"
+    for factory, prefix, tag in (
+        (item_factory(supported), item_prefix, "Item tiles"),
+        (
+            mosaic_factory(supported, collection_search_id, collection_prefix),
+            collection_prefix,
+            "Collection mosaics",
+        ),
+        (
+            mosaic_factory(supported, search_id_param, search_prefix),
+            search_prefix,
+            "Registered searches",
+        ),
+    ):
+        app.include_router(factory.router, prefix=prefix, tags=[tag], dependencies=limits)
     add_search_list_route(app, prefix="/searches", tags=["Registered searches"])
 
     router = APIRouter()

@@ -13,6 +13,7 @@ Each tile is read and encoded in one trip to a worker thread.
 
 # No ``from __future__ import annotations``: FastAPI reads the tile endpoints' parameter types,
 # and the tile matrix set type is local to each factory.
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import rasterio
@@ -103,6 +104,26 @@ def tile_response(image: ImageData, tms: TileMatrixSet, fmt: ImageType | None, c
     return Response(content, media_type=media_type, headers=headers)
 
 
+async def draw_tile(
+    read: Callable[[], ImageData], tms: TileMatrixSet, fmt: ImageType | None, colormap: Any
+) -> Response:
+    """Read (under the GDAL options: readers open COGs there) and encode a tile, in one trip
+    to a worker thread."""
+
+    def draw() -> Response:
+        with rasterio.Env(**GDAL_ENV):
+            image = read()
+        return tile_response(image, tms, fmt, colormap)
+
+    response: Response = await run_in_threadpool(draw)
+    return response
+
+
+def tms_id_type(grids: TileMatrixSets) -> Any:
+    """The type of a ``tileMatrixSetId`` path parameter: one of the offered grids (else 422)."""
+    return Literal[tuple(grids.list())]
+
+
 def _tile_routes(factory: BaseFactory) -> Any:
     """The decorator registering a tile endpoint under both tile paths, named ``tile``."""
     prefix = factory.operation_prefix
@@ -140,7 +161,7 @@ class ItemTilerFactory(TilerFactory):
     def tile(self) -> None:
         """A tile of the item's mask, in the legend colours unless a colormap is given."""
         grids = self.supported_tms
-        TmsId: Any = Literal[tuple(grids.list())]
+        TmsId: Any = tms_id_type(grids)
 
         @_tile_routes(self)
         async def tile(
@@ -157,15 +178,12 @@ class ItemTilerFactory(TilerFactory):
             """A tile of the item's mask: legend colours, no data transparent (or `colormap`)."""
             tms = grids.get(tileMatrixSetId)
 
-            def draw() -> Response:
-                with rasterio.Env(**GDAL_ENV):  # the reader opens the COG under these options
-                    item_input: Any = item
-                    with MaskReader(item_input, tms=tms, roots=reader.roots) as mask:
-                        image = mask.tile(x, y, z, tilesize=tilesize)
-                return tile_response(image, tms, format, colormap)
+            def read() -> ImageData:
+                source: Any = item
+                with MaskReader(source, tms=tms, roots=reader.roots) as mask:
+                    return mask.tile(x, y, z, tilesize=tilesize)
 
-            response: Response = await run_in_threadpool(draw)
-            return response
+            return await draw_tile(read, tms, format, colormap)
 
 
 @define(kw_only=True)
@@ -182,7 +200,7 @@ class MaskMosaicFactory(MosaicTilerFactory):
     def tile(self) -> None:
         """A mosaic tile: the first item with data on top, in the legend colours."""
         grids = self.supported_tms
-        TmsId: Any = Literal[tuple(grids.list())]
+        TmsId: Any = tms_id_type(grids)
 
         @_tile_routes(self)
         async def tile(
@@ -201,17 +219,14 @@ class MaskMosaicFactory(MosaicTilerFactory):
             """A mosaic tile: the first item with data on top, in the legend colours."""
             tms = grids.get(tileMatrixSetId)
 
-            def draw() -> Response:
-                with (
-                    rasterio.Env(**GDAL_ENV),
-                    MaskMosaicBackend(
-                        search_id,
-                        tms=tms,
-                        reader=MaskReader,  # type: ignore[arg-type]
-                        reader_options=reader.as_dict(),
-                        **backend.as_dict(),
-                    ) as mosaic,
-                ):
+            def read() -> ImageData:
+                with MaskMosaicBackend(
+                    search_id,
+                    tms=tms,
+                    reader=MaskReader,  # type: ignore[arg-type]
+                    reader_options=reader.as_dict(),
+                    **backend.as_dict(),
+                ) as mosaic:
                     image, _ = mosaic.tile(
                         x,
                         y,
@@ -220,10 +235,9 @@ class MaskMosaicFactory(MosaicTilerFactory):
                         search_options=search.as_dict(),
                         pixel_selection=FirstMethod(),
                     )
-                return tile_response(image, tms, format, colormap)
+                return image
 
-            response: Response = await run_in_threadpool(draw)
-            return response
+            return await draw_tile(read, tms, format, colormap)
 
 
 def item_factory(supported: TileMatrixSets) -> ItemTilerFactory:
