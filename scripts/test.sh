@@ -8,6 +8,11 @@ bash scripts/setup.sh test
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== deptry (every import declared, every dependency used)"
+# The packages against the runtime dependencies alone, then everything against all extras.
+.venv/bin/deptry .
+.venv/bin/deptry . --exclude '\.venv|\.data|\.git|tiler/web|catalog_api/web' \
+  --optional-dependencies-dev-groups ""
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
