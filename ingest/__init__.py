@@ -1,12 +1,13 @@
 """The ingest pipeline: jobs, dramatiq actors and queues, storage, publishing, discovery.
 
-Modules: :mod:`ingest.settings` (``KAPPACAT_BROKER_*``, ``KAPPACAT_STORAGE_*``,
-``KAPPACAT_WORKER_*``, ``KAPPACAT_INGEST_*``), :mod:`ingest.jobs` (the job table),
-:mod:`ingest.broker` (the one place a broker is made), :mod:`ingest.pipeline` (actors and
-hand-offs), :mod:`ingest.stages` (fetch, infer, publish), :mod:`ingest.worker` (worker
-processes), :mod:`ingest.recovery` (reconcile), :mod:`ingest.storage`, :mod:`ingest.sources`
-and :mod:`ingest.discover` (submission), :mod:`ingest.items` and :mod:`ingest.publish`
-(STAC items into pgstac). Nothing is configured at import.
+Modules: :mod:`ingest.settings` (``KAPPACAT_BROKER_*``, ``KAPPACAT_WORKER_*``,
+``KAPPACAT_INGEST_*``; ``KAPPACAT_STORAGE_*`` is shared, in :mod:`kappacat.settings`),
+:mod:`ingest.jobs` (the job table), :mod:`ingest.broker` (the one place a broker is made),
+:mod:`ingest.pipeline` (actors and hand-offs), :mod:`ingest.stages` (fetch, infer, publish),
+:mod:`ingest.worker` (worker processes), :mod:`ingest.recovery` (reconcile),
+:mod:`ingest.storage`, :mod:`ingest.sources` and :mod:`ingest.discover` (submission),
+:mod:`ingest.items` and :mod:`ingest.publish` (STAC items into pgstac).
+Nothing is configured at import.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ingest.errors import (
     StorageError,
     TransientError,
 )
-from ingest.settings import BrokerSettings, StorageSettings, SubmitSettings, WorkerSettings
+from ingest.settings import BrokerSettings, SubmitSettings, WorkerSettings
 
 __all__ = [
     "BadInputError",
@@ -28,7 +29,6 @@ __all__ = [
     "IngestError",
     "SourceError",
     "StorageError",
-    "StorageSettings",
     "SubmitSettings",
     "TransientError",
     "WorkerSettings",

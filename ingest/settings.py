@@ -36,24 +36,6 @@ class BrokerSettings(BaseSettings):
         return f"{self.queue_prefix}-{stage}"
 
 
-class StorageSettings(BaseSettings):
-    """Where masks and thumbnails are written, from ``KAPPACAT_STORAGE_*``."""
-
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STORAGE_", extra="ignore")
-
-    url: str = ".data/storage"
-    """A local directory (a path or ``file://`` URL) or ``s3://bucket/prefix``."""
-    public_url: str | None = None
-    """Base URL under which readers find the stored files: the hrefs in items are this plus
-    the file's key. Local storage defaults to the STAC API's ``/assets`` route
-    (``http://127.0.0.1:8081/assets``; serve it with ``KAPPACAT_API_ASSETS_DIR`` set to the same
-    directory); S3 defaults to ``s3://bucket/prefix``."""
-    s3_endpoint_url: str | None = None
-    """S3-compatible endpoint (MinIO, Ceph, moto); AWS when not set. Credentials and region are
-    read from the usual ``AWS_*`` variables."""
-    s3_region: str | None = None
-
-
 class WorkerSettings(BaseSettings):
     """Workers: leases, time limits, retries and recovery, from ``KAPPACAT_WORKER_*``."""
 

@@ -17,7 +17,7 @@ from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import LocalStore, S3Store
 
 from ingest.errors import ConfigError, StorageError
-from ingest.settings import StorageSettings
+from kappacat.settings import StorageSettings
 
 if TYPE_CHECKING:
     from obstore.store import S3Config

@@ -28,9 +28,9 @@ from ingest.jobs import Job, JobStore
 from ingest.logs import configure_logging, job_context, worker_name
 from ingest.pipeline import Pipeline
 from ingest.recovery import sweep
-from ingest.settings import BrokerSettings, StorageSettings, WorkerSettings
+from ingest.settings import BrokerSettings, WorkerSettings
 from ingest.storage import Storage, open_storage
-from kappacat.settings import DatabaseSettings
+from kappacat.settings import DatabaseSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.settings import StorageSettings
 from ingest.storage import open_storage
+from kappacat.settings import StorageSettings
 from tests.ingest.conftest import S3_ENV, S3Server
 
 
