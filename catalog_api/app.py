@@ -65,7 +65,7 @@ from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, Search
 from catalog_api.settings import ApiSettings
 from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
 from kappacat import __version__
-from kappacat.settings import DatabaseSettings
+from kappacat.settings import DatabaseSettings, StorageSettings
 
 STAC_VERSION = "1.1.0"
 
@@ -201,9 +201,15 @@ def advertise_max_limit(app: FastAPI, max_limit: int) -> None:
 
 
 def create_app(
-    settings: ApiSettings | None = None, database: DatabaseSettings | None = None
+    settings: ApiSettings | None = None,
+    database: DatabaseSettings | None = None,
+    storage: StorageSettings | None = None,
 ) -> FastAPI:
-    """Build the STAC API app from settings (read from the environment when not given)."""
+    """Build the STAC API app from settings (read from the environment when not given).
+
+    ``/assets`` serves ``settings.assets_dir``, or when that is not set, the pipeline's
+    storage directory (``storage``) when storage is local.
+    """
     settings = settings or ApiSettings()
     database = database or DatabaseSettings()
     fastapi_settings = stac_fastapi_settings(settings)
@@ -278,7 +284,9 @@ def create_app(
             scopes=cast(Any, WRITE_SCOPES),
             dependencies=[Depends(require_api_key(settings.api_keys))],
         )
-    if settings.assets_dir is not None:
-        app.mount("/assets", StaticFiles(directory=settings.assets_dir), name="assets")
+    assets = settings.assets_dir or (storage or StorageSettings()).local_directory()
+    if assets is not None:
+        assets.mkdir(parents=True, exist_ok=True)  # the workers may not have written yet
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
     app.state.kappacat_settings = settings
     return app

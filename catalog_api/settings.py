@@ -45,7 +45,8 @@ class ApiSettings(BaseSettings):
     PostgreSQL (pgstac's plpgsql): a page of 10 mask items costs the database 12 ms instead of
     41 ms, and the database is what a search waits for."""
     assets_dir: Path | None = None
-    """Local storage root whose files are served under ``/assets`` (masks and thumbnails)."""
+    """Local folder whose files are served under ``/assets`` (masks and thumbnails); unset:
+    the pipeline's storage directory (``KAPPACAT_STORAGE_URL``) when storage is local."""
 
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod

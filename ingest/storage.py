@@ -22,9 +22,6 @@ from kappacat.settings import StorageSettings
 if TYPE_CHECKING:
     from obstore.store import S3Config
 
-DEFAULT_LOCAL_PUBLIC_URL = "http://127.0.0.1:8081/assets"
-"""The STAC API's ``/assets`` route on its default port (``KAPPACAT_API_ASSETS_DIR``)."""
-
 
 class Storage:
     """Put files under keys, ask for their size, and say the public href of a key."""
@@ -82,13 +79,6 @@ class Storage:
             raise StorageError(f"{self.description}: cannot delete {key}: {exc}") from exc
 
 
-def _local_root(url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return Path(parts.path)
-    return Path(url)
-
-
 def open_storage(settings: StorageSettings | None = None) -> Storage:
     """The storage named by ``KAPPACAT_STORAGE_URL`` (a local directory unless ``s3://``)."""
     settings = settings or StorageSettings()
@@ -110,16 +100,15 @@ def open_storage(settings: StorageSettings | None = None) -> Storage:
             client_options={"allow_http": http, "timeout": "120s", "connect_timeout": "10s"},
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=60)},
         )
-        default_public = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
-        return Storage(store, settings.public_url or default_public, settings.url)
-    if parts.scheme not in ("", "file"):
+        return Storage(store, settings.public_base, settings.url)
+    root = settings.local_directory()
+    if root is None:
         raise ConfigError(
             f"KAPPACAT_STORAGE_URL {settings.url!r}: use a directory, file:// or s3://"
         )
-    root = _local_root(settings.url).expanduser().resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"storage directory {root}: {exc}") from exc
     local = LocalStore(root, mkdir=True)
-    return Storage(local, settings.public_url or DEFAULT_LOCAL_PUBLIC_URL, str(root))
+    return Storage(local, settings.public_base, str(root))

@@ -1,4 +1,4 @@
-"""Settings shared by every component: where the database is and who connects to it."""
+"""Settings shared by every component: the database and who connects to it, the storage."""
 
 from __future__ import annotations
 
@@ -52,22 +52,50 @@ class StacSchemaSettings(BaseSettings):
     STAC core schemas that pystac ships are checked."""
 
 
-class StorageSettings(BaseSettings):
-    """Where masks and thumbnails are written, from ``KAPPACAT_STORAGE_*``."""
+DEFAULT_LOCAL_PUBLIC_URL = "http://127.0.0.1:8081/assets"
+"""The STAC API's ``/assets`` route on its default port, which serves local storage."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STORAGE_", extra="ignore")
+
+class StorageSettings(BaseSettings):
+    """Where masks and thumbnails are kept, from ``KAPPACAT_STORAGE_*``.
+
+    Shared by every component: the worker writes there, the STAC API serves local storage
+    under ``/assets``, and the tiler reads masks from there.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPACAT_STORAGE_", extra="ignore", use_attribute_docstrings=True
+    )
 
     url: str = ".data/storage"
     """A local directory (a path or ``file://`` URL) or ``s3://bucket/prefix``."""
     public_url: str | None = None
     """Base URL under which readers find the stored files: the hrefs in items are this plus
-    the file's key. Local storage defaults to the STAC API's ``/assets`` route
-    (``http://127.0.0.1:8081/assets``; serve it with ``KAPPACAT_API_ASSETS_DIR`` set to the same
-    directory); S3 defaults to ``s3://bucket/prefix``."""
+    the file's key. Local storage defaults to the STAC API's ``/assets`` route on its default
+    port (``http://127.0.0.1:8081/assets``); S3 defaults to ``s3://bucket/prefix``."""
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, Ceph, moto); AWS when not set. Credentials and region are
     read from the usual ``AWS_*`` variables."""
     s3_region: str | None = None
+    """Region of the S3 bucket (``AWS_REGION`` or the endpoint's default when not set)."""
+
+    def local_directory(self) -> Path | None:
+        """The storage directory, absolute, when storage is local (None for object storage)."""
+        parts = urlsplit(self.url)
+        if parts.scheme == "file":
+            return Path(parts.path).expanduser().resolve()
+        if parts.scheme == "":
+            return Path(self.url).expanduser().resolve()
+        return None
+
+    @property
+    def public_base(self) -> str:
+        """The base of the hrefs written into items, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.local_directory() is not None:
+            return DEFAULT_LOCAL_PUBLIC_URL
+        return self.url.rstrip("/")
 
 
 def with_database(url: str, dbname: str) -> str:

@@ -17,7 +17,7 @@ from titiler.pgstac.factory import add_search_list_route
 from titiler.pgstac.model import RegisterMosaic
 
 from kappacat import __version__
-from kappacat.settings import DatabaseSettings
+from kappacat.settings import DatabaseSettings, StorageSettings
 from tiler import queries, viewer
 from tiler.catalog import Catalog, open_pool
 from tiler.dependencies import (
@@ -156,13 +156,22 @@ def _service_routes(router: APIRouter) -> None:
 
 
 def create_app(
-    settings: TilerSettings | None = None, database: DatabaseSettings | None = None
+    settings: TilerSettings | None = None,
+    database: DatabaseSettings | None = None,
+    storage: StorageSettings | None = None,
 ) -> FastAPI:
-    """Build the tile app from settings (read from the environment when not given)."""
+    """Build the tile app from settings (read from the environment when not given).
+
+    Masks are read from ``settings.storage_roots``, or when those are not set, from where the
+    pipeline writes them (``storage``).
+    """
     settings = settings or TilerSettings()
     database = database or DatabaseSettings()
     supported = tile_matrix_sets(settings.tile_matrix_sets)
-    roots = StorageRoots.from_settings(settings.storage_roots)
+    if settings.storage_roots is None:
+        roots = StorageRoots.of_storage(storage or StorageSettings())
+    else:
+        roots = StorageRoots.from_settings(settings.storage_roots)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -17,12 +17,13 @@ class TilerSettings(BaseSettings):
         env_prefix="KAPPACAT_TILER_", extra="ignore", use_attribute_docstrings=True
     )
 
-    storage_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    storage_roots: Annotated[list[str] | None, NoDecode] = None
     """Local directories or URL prefixes (``s3://bucket/masks/``, ``https://host/masks/``) the
     tiler may read mask COGs from, comma separated. ``PREFIX=DIRECTORY`` reads hrefs under a
     URL prefix from a local directory (the STAC API's ``/assets`` route and the folder behind
-    it). An item whose asset lies elsewhere is refused with a 403; with no roots at all
-    nothing can be read."""
+    it). Unset: the pipeline's storage (``KAPPACAT_STORAGE_URL``, with its public URL mapped
+    to it). An item whose asset lies elsewhere is refused with a 403; set but empty, nothing
+    can be read."""
     api_url: str = "http://127.0.0.1:8081"
     """Public URL of the STAC API, for the links to items (web map, point queries)."""
     title: str = "KappaCat cloud masks"

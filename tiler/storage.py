@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from kappacat.settings import StorageSettings
 from tiler.errors import AssetNotAllowed
 
 MASK_ASSET = "mask"
@@ -52,6 +53,18 @@ class StorageRoots:
     directories: tuple[Path, ...]
     prefixes: tuple[str, ...]
     mapped: tuple[tuple[str, Path], ...] = ()
+
+    @classmethod
+    def of_storage(cls, storage: StorageSettings) -> StorageRoots:
+        """The roots that reach what the pipeline wrote to ``storage``: the storage location,
+        and its public URL (read from the directory behind it when storage is local)."""
+        local = storage.local_directory()
+        if local is not None:
+            return cls.from_settings([str(local), f"{storage.public_base}={local}"])
+        roots = [storage.url]
+        if storage.public_base != storage.url.rstrip("/"):
+            roots.append(storage.public_base)
+        return cls.from_settings(roots)
 
     @classmethod
     def from_settings(cls, roots: Sequence[str]) -> StorageRoots:
