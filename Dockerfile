@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 # KappaCat: one image for every role (migrate, api, tiler, worker); the command picks the role.
 
-# --- web: MapLibre GL JS for the web map, installed from npm at build time (never a CDN) ---
+# --- web: MapLibre GL JS and Swagger UI for the pages, installed from npm (never a CDN) ---
 FROM node:20-bookworm-slim AS web
-WORKDIR /src/tiler/web
-COPY tiler/web/ ./
-RUN npm ci --no-audit --no-fund && sh ./build.sh
+WORKDIR /src
+COPY scripts/build-web.sh scripts/
+COPY catalog_api/web/ catalog_api/web/
+COPY tiler/web/ tiler/web/
+RUN sh scripts/build-web.sh
 
 # --- build: wheels for the project and its dependencies ---
 FROM python:3.11-slim-bookworm AS build
@@ -18,7 +20,8 @@ COPY ingest/ ingest/
 COPY inference/ inference/
 COPY tiler/ tiler/
 COPY migrations/ migrations/
-COPY --from=web /src/tiler/static/ tiler/static/
+COPY --from=web /src/tiler/static/vendor/ tiler/static/vendor/
+COPY --from=web /src/catalog_api/static/vendor/ catalog_api/static/vendor/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # --- runtime: no compilers, a non-root user ---

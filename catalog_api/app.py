@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
@@ -65,9 +66,12 @@ from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, Search
 from catalog_api.settings import ApiSettings
 from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
 from kappacat import __version__
+from kappacat.apidocs import add_docs_page
 from kappacat.settings import DatabaseSettings, StorageSettings
 
 STAC_VERSION = "1.1.0"
+VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
+"""Swagger UI for the docs page, copied from npm by ``scripts/build-web.sh``."""
 
 WRITE_SCOPES = [
     {"path": "/collections", "method": "POST"},
@@ -239,7 +243,7 @@ def create_app(
     api = StacApi(
         app=FastAPI(
             openapi_url=fastapi_settings.openapi_url,
-            docs_url=fastapi_settings.docs_url,
+            docs_url=None,  # add_docs_page below: Swagger UI from the package
             redoc_url=None,
             title=settings.title,
             version=__version__,
@@ -288,5 +292,8 @@ def create_app(
     if assets is not None:
         assets.mkdir(parents=True, exist_ok=True)  # the workers may not have written yet
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
+    if VENDOR_DIR.is_dir():  # made by scripts/build-web.sh; the docs page says so if not
+        app.mount("/static/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
+    add_docs_page(app, VENDOR_DIR, "/static/vendor", fastapi_settings.docs_url or "/api.html")
     app.state.kappacat_settings = settings
     return app

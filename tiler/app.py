@@ -17,6 +17,7 @@ from titiler.pgstac.factory import add_search_list_route
 from titiler.pgstac.model import RegisterMosaic
 
 from kappacat import __version__
+from kappacat.apidocs import add_docs_page
 from kappacat.settings import DatabaseSettings, StorageSettings
 from tiler import queries, viewer
 from tiler.catalog import Catalog, open_pool
@@ -191,7 +192,7 @@ def create_app(
         "legend colours, with TileJSON, WMTS, point queries and AOI statistics.",
         version=__version__,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # add_docs_page below: Swagger UI from the package
         lifespan=lifespan,
     )
     add_exception_handlers(app)
@@ -223,6 +224,7 @@ def create_app(
     app.include_router(router)
     app.include_router(TMSFactory(supported_tms=supported).router, tags=["Tiling schemes"])
     app.mount("/static", StaticFiles(directory=viewer.STATIC_DIR), name="static")
+    add_docs_page(app, viewer.VENDOR_DIR, "/static/vendor", "/api.html")
 
     app.add_middleware(CacheHeadersMiddleware)
     app.add_middleware(RootPathMiddleware, root_path=settings.root_path)

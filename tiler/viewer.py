@@ -17,7 +17,7 @@ from tiler.searchparams import NEWEST_FIRST
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
 VENDOR_FILES = ("maplibre-gl.js", "maplibre-gl.css")
-BUILD_HINT = "run tiler/web/build.sh (npm ci, then copy MapLibre GL JS into tiler/static/vendor)"
+BUILD_HINT = "run scripts/build-web.sh (npm ci, then copy MapLibre GL JS into tiler/static/vendor)"
 
 
 class WebAssetsMissing(TilerError):

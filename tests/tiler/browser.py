@@ -110,15 +110,34 @@ class Page:
         return errors
 
 
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+"""No host but 127.0.0.1 resolves: the page sees the network as cut (CDNs, tile servers)."""
+
+
+def requested_urls(page: Page) -> list[str]:
+    """Every URL the page asked for (needs ``Network.enable``, which open_page sends)."""
+    return [
+        e["params"]["request"]["url"]
+        for e in page.events
+        if e["method"] == "Network.requestWillBeSent"
+    ]
+
+
 @contextlib.contextmanager
-def open_page(profile_dir: Path) -> Iterator[Page]:
-    """Start Chromium with a fresh profile and attach to its tab."""
+def open_page(profile_dir: Path, offline: bool = False) -> Iterator[Page]:
+    """Start Chromium with a fresh profile and attach to its tab (``offline``: see OFFLINE)."""
     executable = chromium_path()
     if executable is None:
         raise RuntimeError("chromium is not installed (apt-get install -y chromium)")
     profile_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [executable, *FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
+        [
+            executable,
+            *FLAGS,
+            *([OFFLINE] if offline else []),
+            f"--user-data-dir={profile_dir}",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -134,7 +153,7 @@ def open_page(profile_dir: Path) -> Iterator[Page]:
         url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
         with connect(url, max_size=None, open_timeout=10) as ws:
             page = Page(ws)
-            for domain in ("Page", "Runtime", "Log"):
+            for domain in ("Page", "Runtime", "Log", "Network"):
                 page.send(f"{domain}.enable")
             yield page
     finally:

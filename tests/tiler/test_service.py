@@ -29,7 +29,7 @@ def test_landing_health_and_grids(client: TestClient):
 def test_web_map_page_config_and_files_come_from_the_tiler(
     client: TestClient, tiler_data: TilerData
 ):
-    assert missing_vendor_files() == [], "run tiler/web/build.sh"
+    assert missing_vendor_files() == [], "run scripts/build-web.sh"
     page = client.get("/viewer")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
