@@ -1,4 +1,4 @@
-"""Private PostgreSQL servers started from the installed binaries (for the demo and the tests).
+"""Private PostgreSQL and Redis servers started from the installed binaries (demo and tests).
 
 They never touch a server already running on the machine: their own data directory, their own
 free port on 127.0.0.1, a Unix socket in their own directory.
@@ -10,13 +10,16 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+
+from kappacat.children import PidFile, child, stop
 
 
 class LocalServerError(RuntimeError):
@@ -54,77 +57,109 @@ def postgres_bindir() -> Path:
     return Path(found).parent
 
 
-def _as_postgres(path: Path) -> list[str]:
-    """Run as the postgres user when we are root (initdb and postgres refuse root)."""
-    if os.geteuid() != 0:
-        return []
-    shutil.chown(path, "postgres")
-    for child in path.rglob("*"):
-        shutil.chown(child, "postgres")
-    return ["runuser", "-u", "postgres", "--"]
+def _wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll ``check`` until it holds (True), the process exits or time runs out (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def _tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
 
 
 @contextlib.contextmanager
 def postgres_server(root: Path, port: int | None = None) -> Iterator[str]:
     """Run PostgreSQL with its data in ``root`` (created when new, reused when not).
 
-    Yields the admin URL; the server is stopped on exit.
+    The server is a child of this process and stops when it exits, or dies with it (a fast
+    shutdown, even after SIGKILL). Yields the admin URL; the server is stopped on exit.
     """
     bindir = postgres_bindir()
     root.mkdir(parents=True, exist_ok=True)
     data = root / "data"
-    prefix = _as_postgres(root)
+    as_root = os.geteuid() == 0
+    if as_root:  # initdb and postgres refuse to run as root
+        shutil.chown(root, "postgres")
+        for path in root.rglob("*"):
+            shutil.chown(path, "postgres")
+    user = "postgres" if as_root else None
+    pidfile = PidFile(root / "server.kappacat.pid")
+    _stop_left_over(pidfile, signal.SIGINT)
     if not (data / "PG_VERSION").exists():
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
         result = subprocess.run(
-            [
-                *prefix,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ],
+            [*initdb, "-E", "UTF8"],
             capture_output=True,
             text=True,
             check=False,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
         )
         if result.returncode != 0:
             raise LocalServerError(f"initdb in {data} failed: {result.stderr.strip()}")
     port = port or free_port()
-    result = subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-            "start",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        log = (root / "server.log").read_text()[-2000:] if (root / "server.log").exists() else ""
-        raise LocalServerError(f"PostgreSQL in {data} did not start: {result.stderr}{log}")
+    log = root / "server.log"
+    args = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
+            "-c", "listen_addresses=127.0.0.1"]  # fmt: skip
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    try:
-        deadline = time.monotonic() + 30
-        while not answers(url) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    fast = signal.SIGINT  # PostgreSQL's fast shutdown
+    with (
+        log.open("ab") as out,
+        child(
+            args,
+            pidfile=pidfile,
+            what="postgres",
+            output=out,
+            user=user,
+            death_signal=fast,
+            stop_signal=fast,
+        ) as proc,
+    ):
+        if not _wait_until(lambda: answers(url), proc, 60):
+            raise LocalServerError(f"PostgreSQL in {data} did not start: {_tail(log)}")
         yield url
-    finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-            capture_output=True,
-            check=False,
-        )
+
+
+def _stop_left_over(pidfile: PidFile, first_signal: int = signal.SIGTERM) -> None:
+    """Stop the server an earlier run of the same folder left behind, if any."""
+    if (pid := pidfile.running()) is not None:
+        stop(pid, first_signal)
+    pidfile.remove()
+
+
+@contextlib.contextmanager
+def redis_server(root: Path, port: int | None = None) -> Iterator[str]:
+    """A private Redis in ``root`` on a free port, without persistence; yields its URL.
+
+    Like :func:`postgres_server`, it is a child of this process and dies with it.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise LocalServerError("redis-server is not installed (apt-get install redis-server)")
+    root.mkdir(parents=True, exist_ok=True)
+    pidfile = PidFile(root / "server.kappacat.pid")
+    _stop_left_over(pidfile)
+    port = port or free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--dir", str(root), "--logfile", str(root / "redis.log")]  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    with child(args, pidfile=pidfile, what="redis-server") as proc:
+        if not _wait_until(lambda: _redis_answers(port), proc, 20):
+            raise LocalServerError(f"Redis did not start: {_tail(root / 'redis.log')}")
+        yield url
+
+
+def _redis_answers(port: int) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+    except redis.exceptions.ConnectionError:
+        return False
