@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inference.errors import ProductError
 from inference.readers.base import BandFile, ProductReader, WindowReader
-from inference.readers.safe import DirFiles, SafeReader, ZipFiles
+from inference.readers.safe import DirFiles, SafeReader, ZipFiles, looks_like_zip
 from inference.readers.stac import StacReader, is_stac_source
 
 __all__ = ["BandFile", "ProductReader", "WindowReader", "open_product"]
@@ -29,6 +29,12 @@ def open_product(source: str | Path, *, check_jp2: bool = True) -> ProductReader
         path = path.parent
     if path.is_dir():
         return SafeReader(DirFiles(path), check_jp2=check_jp2)
+    if looks_like_zip(path) and not zipfile.is_zipfile(path):
+        raise ProductError(
+            path.name,
+            "corrupt archive: the zip file is truncated or damaged (no readable central "
+            "directory); download it again",
+        )
     if zipfile.is_zipfile(path):
         files = ZipFiles(path)
         try:

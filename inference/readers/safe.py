@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -26,6 +27,20 @@ from inference.readers.safe_xml import (
 
 _MTD_NAMES = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
 _EXTENSIONS = (".jp2", ".tif", ".TIF", ".JP2")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+"""What reading a damaged zip raises (bad CRC, bad deflate stream, cut short)."""
+
+
+def looks_like_zip(path: Path) -> bool:
+    """Whether a file is named or starts like a zip archive (whole or not)."""
+    if path.suffix.lower() == ".zip":
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(4) in _ZIP_MAGIC
+    except OSError:
+        return False
 
 
 class SafeFiles:
@@ -79,8 +94,10 @@ class ZipFiles(SafeFiles):
         self.name = path.name
         try:
             self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ProductError(path.name, f"not a readable zip file: {exc}") from exc
+        except ARCHIVE_ERRORS as exc:
+            raise ProductError(path.name, f"corrupt archive: {exc}") from exc
+        except OSError as exc:
+            raise ProductError(path.name, f"cannot read the zip file: {exc}") from exc
         roots = {n.split("/", 1)[0] for n in self.zip.namelist() if "/" in n}
         safe_roots = sorted(r for r in roots if r.upper().endswith(".SAFE"))
         if not safe_roots:
@@ -133,7 +150,11 @@ class SafeReader(ProductReader):
             tile = parse_tile_metadata(files.read_bytes(tile_mtd[0])) if tile_mtd else None
         except MetadataError as exc:
             raise ProductError(files.name, str(exc)) from exc
-        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        except ARCHIVE_ERRORS as exc:
+            raise ProductError(
+                files.name, f"corrupt archive: cannot read the product metadata: {exc}"
+            ) from exc
+        except (OSError, KeyError) as exc:
             raise ProductError(files.name, f"cannot read the product metadata: {exc}") from exc
         self.name = meta.product_id
         self.meta = meta
@@ -246,9 +267,12 @@ class SafeReader(ProductReader):
             rel = self._relative[file.path]
             if not rel.lower().endswith(".jp2"):
                 continue
-            stream, size = self.store.open_binary(rel)
-            with stream:
-                problem = jp2_problem(stream, size)
+            try:
+                stream, size = self.store.open_binary(rel)
+                with stream:
+                    problem = jp2_problem(stream, size)
+            except ARCHIVE_ERRORS as exc:
+                problem = f"corrupt archive: {exc}"
             if problem:
                 name = PurePosixPath(rel).name
                 raise self.fail(f"band {file.band} file {name} is broken: {problem}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -186,3 +187,32 @@ def test_command_exits_2_with_the_message(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "not-a-product.zip" in result.output and "does not contain a .SAFE" in result.output
     assert not (tmp_path / "m.tif").exists()
+
+
+def test_truncated_zip_is_a_corrupt_archive(
+    sample_zip: Path, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    archive = tmp_path / "S2B_MSIL1C_20230601T103629_N0509_R008_T32UQD_20230601T112342.zip"
+    archive.write_bytes(sample_zip.read_bytes()[: sample_zip.stat().st_size // 2])
+    error = _mask_fails(archive, tmp_path, settings)
+    assert error.product == archive.name
+    assert "corrupt archive" in error.problem and "unknown product type" not in error.problem
+
+
+def test_zip_with_a_damaged_member_is_a_corrupt_archive(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    archive = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(sample_l1c.path.rglob("*")):
+            if path.is_file() and path.suffix != ".jp2":
+                out.write(path, f"{sample_l1c.path.name}/{path.relative_to(sample_l1c.path)}")
+    with zipfile.ZipFile(archive) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("/MTD_MSIL1C.xml"))
+    data = bytearray(archive.read_bytes())
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len  # the member's compressed data
+    data[start + 10 : start + 20] = bytes(10)
+    archive.write_bytes(bytes(data))
+    error = _mask_fails(archive, tmp_path, settings)
+    assert error.product == archive.name and "corrupt archive" in error.problem
