@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,10 @@ from inference.product import ProductInfo
 
 _EPS = 1e-6
 READ_ERRORS: tuple[type[BaseException], ...] = (RasterioError, OSError, ValueError)
+TILE_SIDE_M = 109_800.0
+"""Side of the MGRS tile that every Sentinel-2 L1C and L2A product is cut to."""
+MAX_SIDE_PX = 10_980
+"""The most pixels a band file of a tile can have per side: the tile at 10 m."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,22 @@ class ProductReader:
         if missing:
             raise self.fail(f"missing band(s) {', '.join(missing)}")
 
+    def check_shape(self, file: BandFile, width: int, height: int, pixel_m: float) -> None:
+        """Refuse a band file whose declared size no Sentinel-2 tile has, before any allocation.
+
+        A file's header alone says how many pixels it holds; a damaged or hostile one can
+        declare 200 000 x 200 000, and the arrays sized from it would not fit in memory.
+        """
+        side_m = max(width, height) * pixel_m
+        if max(width, height) <= MAX_SIDE_PX and side_m <= TILE_SIDE_M + pixel_m:
+            return
+        name = PurePosixPath(file.path).name
+        raise self.fail(
+            f"band {file.band} ({name}) declares {width} x {height} px of {pixel_m:g} m "
+            f"({side_m / 1000:g} km); a Sentinel-2 tile is at most {MAX_SIDE_PX} x {MAX_SIDE_PX}"
+            f" px and {TILE_SIDE_M / 1000:g} km a side"
+        )
+
     def check_files(self, files: Sequence[BandFile]) -> None:
         """Raise ProductError if a file about to be read is visibly broken (default: no check)."""
 
@@ -144,6 +165,7 @@ class _BandReader:
 
     def _setup(self) -> None:
         ds, grid = self.ds, self.grid
+        self.product.check_shape(self.file, ds.width, ds.height, abs(ds.transform.a))
         if ds.crs is not None and grid.crs is not None and ds.crs != grid.crs:
             raise self.product.fail(f"band {self.file.band} is in {ds.crs}, not {grid.crs}")
         native = abs(ds.transform.a)

@@ -201,6 +201,7 @@ class SafeReader(ProductReader):
             raise self.fail("no band image files found")
         try:
             with rasterio.Env(**gdal_options()), rasterio.open(ref.path) as ds:
+                self.check_shape(ref, ds.width, ds.height, abs(ds.transform.a))
                 grid = Grid.from_dataset(ds.crs, ds.transform, ds.width, ds.height)
         except READ_ERRORS as exc:
             problem = f"cannot open band {ref.band} ({ref.path}): {exc}"

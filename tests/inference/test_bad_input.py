@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import rasterio
+from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 from inference import InferenceSettings, ProductError, open_product, run_mask
@@ -17,6 +19,7 @@ from kappacat.cli import app
 from tests.inference.conftest import copy_safe
 
 IMG = "GRANULE/*/IMG_DATA"
+HUGE = 200_000  # px a side: 37 GiB for one uint8 band at 10 m
 
 
 def _mask_fails(source: Path | str, tmp_path: Path, settings: InferenceSettings) -> ProductError:
@@ -187,6 +190,58 @@ def test_command_exits_2_with_the_message(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "not-a-product.zip" in result.output and "does not contain a .SAFE" in result.output
     assert not (tmp_path / "m.tif").exists()
+
+
+def _huge_tif(path: Path, like: Path | str) -> Path:
+    """A GeoTIFF in the grid of ``like`` declaring 200 000 x 200 000 px (a few kB: no tile)."""
+    with rasterio.open(like) as ds:
+        crs, t = ds.crs, ds.transform
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=HUGE,
+        height=HUGE,
+        count=1,
+        dtype="uint16",
+        crs=crs,
+        transform=from_origin(t.c, t.f, 10, 10),
+        tiled=True,
+        blockxsize=4096,
+        blockysize=4096,
+        SPARSE_OK=True,
+    ):
+        pass
+    assert path.stat().st_size < 1_000_000
+    return path
+
+
+def test_stac_bands_declaring_an_impossible_size(
+    sample_stac: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    """The 10 m bands that the grid is taken from: refused before the grid is made."""
+    item = json.loads(sample_stac.path.read_text())
+    for key in ("blue", "green", "red", "nir"):
+        asset = item["assets"][key]
+        asset["href"] = str(_huge_tif(tmp_path / f"{key}.tif", asset["href"]))
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(item))
+    error = _mask_fails(path, tmp_path, settings)
+    assert error.product == item["id"]
+    assert f"declares {HUGE} x {HUGE} px" in error.problem and "10980 x 10980" in error.problem
+
+
+def test_safe_band_declaring_an_impossible_size(
+    sample_l1c: SampleProduct, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    """A 20 m band read beside the grid: refused before a row of it is read."""
+    safe = copy_safe(sample_l1c, tmp_path)
+    band = _band(safe, "B11")
+    _huge_tif(band.with_suffix(".tif"), band)
+    band.unlink()
+    error = _mask_fails(safe, tmp_path, settings)
+    assert error.product == sample_l1c.product_id
+    assert "band B11" in error.problem and f"declares {HUGE} x {HUGE} px" in error.problem
 
 
 def test_truncated_zip_is_a_corrupt_archive(
