@@ -9,6 +9,7 @@ raises :class:`BadInputError`; anything else is transient and retried by the wor
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from datetime import datetime
 from time import perf_counter
@@ -26,6 +27,26 @@ if TYPE_CHECKING:
     from ingest.worker import Lease, Runtime, Stage
 
 logger = logging.getLogger(__name__)
+
+PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+"""What a product id may be: it becomes the item id (a URL path segment) and a storage key."""
+MGRS_TILE = re.compile(r"[0-9]{1,2}[C-HJ-NP-X][A-HJ-NP-Z]{2}")
+"""An MGRS tile such as 32UQD: zone, latitude band, 100 km square."""
+
+
+def check_names(info: ProductInfo) -> None:
+    """Refuse a product whose id or tile could not safely name its item and its files."""
+    if not PRODUCT_ID.fullmatch(info.id):
+        raise BadInputError(
+            f"product id {info.id!r} is not allowed: an id names the item and its files, so it "
+            "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' "
+            "(at most 200)"
+        )
+    if not MGRS_TILE.fullmatch(info.mgrs_tile):
+        raise BadInputError(
+            f"{info.id}: MGRS tile {info.mgrs_tile!r} (s2:mgrs_tile or grid:code) is not a tile "
+            "such as 32UQD"
+        )
 
 
 def storage_prefix(job: Job, product: dict[str, Any]) -> str:
@@ -72,6 +93,7 @@ def fetch(rt: Runtime, job: Job, lease: Lease) -> None:
             reader.check_bands(card.bands)
     except ProductError as exc:
         raise BadInputError(str(exc)) from exc
+    check_names(info)
     collection = COLLECTION_FOR_LEVEL.get(info.level)
     if collection is None:
         raise BadInputError(f"{info.id}: unknown product level {info.level!r}")

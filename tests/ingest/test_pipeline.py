@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import rasterio
 from pystac_client import Client
 
 from catalog_api.collections import L1C
@@ -211,7 +212,7 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     workers: WorkersFactory,
     tmp_path: Path,
 ) -> None:
-    """A corrupt zip, a non-Sentinel-2 item and a missing band fail; workers keep running."""
+    """Corrupt zips, unsafe ids, impossible sizes, a missing band... fail at once, and alone."""
     good = write_products(tmp_path / "good", 2)
     (broken_band,) = write_products(tmp_path / "bad", 1, start=5)
     band = next(broken_band.path.rglob("*_B04.jp2"))
@@ -220,6 +221,34 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     with zipfile.ZipFile(corrupt, "w") as zf:
         zf.writestr("README", "not a product")
     corrupt.write_bytes(corrupt.read_bytes()[:40])
+    (stac,) = write_products(tmp_path / "stac", 1, fmt="stac", start=6)
+    base = json.loads(stac.path.read_text())
+    unsafe = {
+        "traversal-id": dict(base, id="../../../tmp/S2B_MSIL1C_escape"),
+        "traversal-tile": dict(
+            base,
+            id="S2B_MSIL1C_20230607T103629_N0509_R008_T32UQD_20230607T112342",
+            properties={
+                **{k: v for k, v in base["properties"].items() if not k.startswith("mgrs:")},
+                "grid:code": "MGRS-../../32UQD",
+            },
+        ),
+    }
+    huge = dict(base, id="S2B_MSIL1C_20230608T103629_N0509_R008_T32UQD_20230608T112342")
+    huge["assets"] = {key: dict(asset) for key, asset in base["assets"].items()}
+    with rasterio.open(huge["assets"]["blue"]["href"]) as ds:
+        profile = ds.profile
+    for key in ("blue", "green", "red", "nir"):  # 200 000 px a side, declared, never written
+        huge["assets"][key]["href"] = str(tmp_path / f"huge-{key}.tif")
+        profile.update(width=200_000, height=200_000, blockxsize=4096, blockysize=4096)
+        with rasterio.open(huge["assets"][key]["href"], "w", **profile, SPARSE_OK=True):
+            pass
+    unsafe["huge"] = huge
+    item_files = []
+    for name, item in unsafe.items():
+        path = stac.path.parent / f"{name}.json"
+        path.write_text(json.dumps(item))
+        item_files.append(path)
     landsat = tmp_path / "landsat.json"
     landsat.write_text(
         '{"type": "Feature", "stac_version": "1.1.0", "id": "LC09_L1TP_193027_20230601",'
@@ -229,14 +258,17 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     env = pipeline_env(amqp_broker)
     pool = workers(env)
     worker = pool.start("--processes", "1")
-    ingest(env, *(p.path for p in good), broken_band.path, corrupt, landsat)
-    done = {j.product_id: j for j in wait_done(database, 5, logs=pool.logs)}
+    ingest(env, *(p.path for p in good), broken_band.path, corrupt, landsat, *item_files)
+    done = {j.product_id: j for j in wait_done(database, 8, logs=pool.logs)}
     for product in good:
         assert done[product.product_id].status == "succeeded"
     failures = {
         broken_band.product_id: "B04",
-        corrupt.stem: "zip",
+        corrupt.stem: "corrupt archive",
         "LC09_L1TP_193027_20230601": "Sentinel-2",
+        unsafe["traversal-id"]["id"]: "product id '../../../tmp/S2B_MSIL1C_escape' is not allowed",
+        unsafe["traversal-tile"]["id"]: "MGRS tile '../../32UQD'",
+        huge["id"]: "declares 200000 x 200000 px",
     }
     for product_id, words in failures.items():
         job = done[product_id]
@@ -246,7 +278,8 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     assert worker.poll() is None and pool.children(worker), "the worker died"
     assert len(items(database)) == 2
     listing = kappacat(env, "jobs", "--status", "failed")
-    assert "error:" in listing.stdout and "3 failed" in listing.stdout
+    assert "error:" in listing.stdout and "6 failed" in listing.stdout
+    assert not (tmp_path / "tmp").exists() and not Path("/tmp/S2B_MSIL1C_escape").exists()
 
 
 def test_same_product_twice_is_one_job_and_force_replaces_the_item(
