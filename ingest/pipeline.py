@@ -20,7 +20,7 @@ import redis
 from dramatiq import Message
 from dramatiq.errors import BrokerError
 
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, SourceError
 from ingest.jobs import Job, JobStore, Submitted
 from ingest.settings import STAGES, BrokerSettings, WorkerSettings
 
@@ -36,6 +36,14 @@ Handler = Callable[[str, int], None]
 """What a worker does with a message: ``handler(stage, job_id)``."""
 
 
+def shown(text: str) -> str:
+    """Text that can be printed and stored, undecodable bytes of a file name as ``\\xff``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decoded to
+        return ascii(text)[1:-1]
+
+
 @dataclass(frozen=True)
 class SourceRef:
     """A product to make a mask of: its id and where workers read it from."""
@@ -43,6 +51,14 @@ class SourceRef:
     product_id: str
     source: str
     collection: str | None = None
+
+    def __post_init__(self) -> None:
+        for what, text in (("file name or URL", self.source), ("product id", self.product_id)):
+            if shown(text) != text:
+                raise SourceError(
+                    f"{shown(text)}: the {what} is not valid UTF-8; rename it (ids and "
+                    "sources are stored and shown as text)"
+                )
 
 
 def _actor_fn(stage: str, handler: Handler | None) -> Callable[[int], None]:
