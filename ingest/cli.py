@@ -65,16 +65,24 @@ def worker_command(
     processes: int = typer.Option(os.cpu_count() or 1, min=1, help="Worker processes."),
     threads: int = typer.Option(1, min=1, help="Threads per worker process."),
 ) -> None:
-    """Run workers that take jobs from the queues (one process per core by default)."""
-    from dramatiq.cli import main, make_argument_parser
+    """Run workers that take jobs from the queues (one process per core by default).
+
+    A worker process that dies is replaced; the recovery sweep runs beside them.
+    """
+    from functools import partial
 
     from ingest.broker import broker_kind
     from ingest.logs import configure_logging
     from ingest.settings import BrokerSettings, WorkerSettings
+    from ingest.storage import open_storage
+    from ingest.supervisor import ProcessSpec, WorkerGroup
+    from ingest.worker import metrics_process, sweep_process, worker_process
+    from kappacat.settings import StorageSettings
 
     broker_settings, settings = BrokerSettings(), WorkerSettings()
     try:
         broker_kind(broker_settings.url)
+        open_storage(StorageSettings())
     except IngestError as exc:
         raise _fail(str(exc)) from exc
     stages = _split(queues)
@@ -82,30 +90,36 @@ def worker_command(
     if unknown:
         raise _fail(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
     configure_logging(settings.log_format)
+    queue_names = [broker_settings.queue_name(s) for s in stages]
+    stop_s = settings.infer_time_limit_s
+    specs = [
+        ProcessSpec(f"worker-{n}", partial(worker_process, queue_names, threads, stop_s))
+        for n in range(1, processes + 1)
+    ]
+    if settings.sweep_interval_s > 0:
+        specs.append(ProcessSpec("sweep", sweep_process))
+    on_death = None
     if settings.metrics_port:
-        # Read by dramatiq's Prometheus middleware when the worker processes import it.
+        metrics_dir = tempfile.mkdtemp(prefix="kappacat-metrics-")
+        # Read by dramatiq's Prometheus middleware in each process, and by prometheus_client
+        # when it is first imported (here too: the group clears the gauges of a dead process).
         os.environ.update(
             {
                 "dramatiq_prom_port": str(settings.metrics_port),
                 "dramatiq_prom_host": settings.metrics_host,
-                "dramatiq_prom_db": tempfile.mkdtemp(prefix="kappacat-metrics-"),
+                "dramatiq_prom_db": metrics_dir,
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
             }
         )
-    args = [
-        "ingest.worker:boot",
-        "--processes",
-        str(processes),
-        "--threads",
-        str(threads),
-        "--skip-logging",
-        "--worker-shutdown-timeout",
-        str(int(settings.infer_time_limit_s * 1000)),
-    ]
-    if stages:
-        args += ["--queues", *(broker_settings.queue_name(s) for s in stages)]
-    if settings.sweep_interval_s > 0:
-        args += ["--fork-function", "ingest.worker:sweep_process"]
-    raise typer.Exit(main(make_argument_parser().parse_args(args)))
+        specs.append(ProcessSpec("metrics", metrics_process))
+
+        def on_death(pid: int) -> None:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid, metrics_dir)
+
+    group = WorkerGroup(specs, stop_timeout_s=stop_s + 30, on_death=on_death)
+    raise typer.Exit(group.run())
 
 
 def _model(model: str | None) -> ModelChoice:

@@ -1,35 +1,39 @@
-"""A worker process: the broker callable dramatiq starts it with, and how a message is handled.
+"""The processes of ``kappacat worker``, and how a worker process handles a message.
 
-``kappacat worker`` runs dramatiq's own process manager with ``ingest.worker:boot`` as the
-broker: in each worker process :func:`boot` reads the settings, sets up logging, makes the
-broker and binds the actors to a :class:`Runtime`. The recovery sweep runs beside them as a
-dramatiq fork process (:func:`sweep_process`).
+:class:`ingest.supervisor.WorkerGroup` runs them: :func:`worker_process` (a dramatiq
+:class:`~dramatiq.Worker` whose broker :func:`boot` makes and binds to a :class:`Runtime`),
+:func:`sweep_process` (the recovery sweep) and :func:`metrics_process` (the Prometheus
+exposition server of dramatiq's middleware).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import dramatiq
 import dramatiq.worker
 import psycopg
 from dramatiq.middleware import CurrentMessage, Interrupt, Middleware
+from pydantic import ValidationError
 
 from ingest.broker import make_broker
 from ingest.capacity import CapacityGate
-from ingest.errors import BadInputError, JobLost
+from ingest.errors import BadInputError, ConfigError, JobLost
 from ingest.jobs import Job, JobStore
 from ingest.logs import configure_logging, job_context, worker_name
 from ingest.pipeline import Pipeline
 from ingest.recovery import sweep
 from ingest.settings import BrokerSettings, WorkerSettings
 from ingest.storage import Storage, open_storage
+from ingest.supervisor import EXIT_CONFIG
 from kappacat.settings import DatabaseSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
@@ -141,8 +145,8 @@ def _settings() -> tuple[BrokerSettings, WorkerSettings, StorageSettings, Databa
     return BrokerSettings(), WorkerSettings(), StorageSettings(), DatabaseSettings()
 
 
-def boot() -> None:
-    """dramatiq's broker callable: set up this worker process (logging, broker, actors)."""
+def boot() -> dramatiq.Broker:
+    """Set up this worker process (logging, broker, actors bound to a Runtime); its broker."""
     broker_settings, worker_settings, storage_settings, database = _settings()
     configure_logging(worker_settings.log_format)
     extra: list[Middleware] = [CapacityGate()]
@@ -158,10 +162,58 @@ def boot() -> None:
     runtime = Runtime(open_storage(storage_settings), worker_settings, worker_name())
     runtime.pipeline = Pipeline(store, broker, broker_settings, worker_settings, runtime.handle)
     logger.info("worker %s ready (%s)", runtime.name, broker_settings.url.split("@")[-1])
+    return broker
+
+
+REPEAT_S = 1.0
+"""A stop signal this soon after the first is the same stop twice (systemd signals the whole
+control group and the group's main process passes its signal on): not a request to hurry."""
+
+
+def worker_process(queues: Sequence[str], threads: int, stop_timeout_s: float) -> int:
+    """Run a dramatiq worker on ``queues`` (all when empty) until SIGTERM; then let jobs end.
+
+    What dramatiq's own worker processes do, through its public API: the broker, the
+    ``process_boot`` hooks, a :class:`dramatiq.Worker`, a graceful stop. A second SIGTERM
+    leaves at once.
+    """
+    stopped_at: list[float] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not stopped_at:
+            stopped_at.append(time.monotonic())
+        elif time.monotonic() - stopped_at[0] > REPEAT_S:
+            raise SystemExit(1)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        broker = boot()
+    except (ConfigError, ValidationError) as exc:
+        logger.critical("cannot start a worker: %s", exc)
+        return EXIT_CONFIG
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, queues=set(queues) or None, worker_threads=threads)
+    worker.start()
+    while not stopped_at:
+        time.sleep(0.2)
+    logger.info("stopping; running jobs get up to %.0f s to end", stop_timeout_s)
+    worker.stop(timeout=int(stop_timeout_s * 1000))
+    broker.close()
+    return 0
+
+
+def metrics_process() -> int:
+    """Serve the Prometheus metrics of every worker process (dramatiq's exposition server)."""
+    from dramatiq.middleware.prometheus import Prometheus
+
+    for serve in Prometheus().forks:
+        serve()
+    return 0
 
 
 def sweep_process() -> int:
-    """A dramatiq fork process: reconcile every ``KAPPACAT_WORKER_SWEEP_INTERVAL_S``."""
+    """Reconcile every ``KAPPACAT_WORKER_SWEEP_INTERVAL_S`` until SIGTERM."""
     broker_settings, worker_settings, _storage, database = _settings()
     configure_logging(worker_settings.log_format)
     broker = make_broker(broker_settings, worker_settings)
@@ -169,6 +221,6 @@ def sweep_process() -> int:
     logger.info("recovery sweep every %.0f s", worker_settings.sweep_interval_s)
     try:
         sweep(pipeline, worker_settings.sweep_interval_s)
-    finally:  # dramatiq stops fork processes with SystemExit from a signal handler
+    finally:  # the group stops its helpers with SystemExit from a signal handler
         pipeline.close()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -104,3 +105,34 @@ def absolute_item(path: Path, collection: str) -> dict[str, Any]:
             asset["href"] = (path.parent / href).resolve().as_uri()
     item["links"] = [link for link in item.get("links", []) if link.get("rel") != "self"]
     return item
+
+
+def published(logs: str) -> Counter[str]:
+    """How many times the workers' logs say each item was published."""
+    found: Counter[str] = Counter()
+    for line in logs.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = str(json.loads(line).get("message", ""))
+        except ValueError:
+            continue
+        if message.startswith("published "):
+            found[message.split()[1]] += 1
+    return found
+
+
+def started_processes(logs: str) -> dict[str, int]:
+    """The pid of each process a worker group says it started (the latest one per name)."""
+    found: dict[str, int] = {}
+    for line in logs.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        words = str(record.get("message", "")).split()
+        if record.get("logger") == "ingest.supervisor" and words[1:3] == ["started", "(pid"]:
+            found[words[0]] = int(words[3].rstrip(")"))
+    return found

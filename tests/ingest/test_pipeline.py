@@ -30,6 +30,8 @@ from tests.ingest.helpers import (
     assert_valid_cog,
     items,
     jobs,
+    published,
+    started_processes,
     wait_done,
     wait_for,
     write_products,
@@ -151,20 +153,20 @@ def test_discover_from_a_stac_api_with_two_workers(
         assert '"succeeded": 3' in listing.stdout
 
 
-def test_a_worker_killed_mid_job_loses_nothing(
+def test_a_worker_process_killed_mid_job_is_replaced_and_loses_nothing(
     database: DatabaseSettings,
     redis_broker: BrokerSettings,
     pipeline_env: EnvFactory,
     workers: WorkersFactory,
     tmp_path: Path,
 ) -> None:
-    """SIGKILL the worker process running a job: another worker finishes it, one item."""
-    products = write_products(tmp_path / "source", 2)
+    """SIGKILL one process of ``--processes 2``: the group lives on, the process is replaced,
+    the job it ran is finished by another, and every product is published exactly once."""
+    products = write_products(tmp_path / "source", 3)
     env = pipeline_env(redis_broker)
     pool = workers(env)
-    pool.start("--processes", "1")
-    pool.start("--processes", "1")
-    ingest(env, *(p.path for p in products))
+    group = pool.start("--processes", "2")
+    ingest(env, *(p.path for p in products[:2]))
 
     def running_infer() -> Job | None:
         return next(
@@ -172,13 +174,38 @@ def test_a_worker_killed_mid_job_loses_nothing(
         )
 
     victim = wait_for(running_infer, "a job in inference", timeout=60, interval=0.02)
-    os.kill(int(str(victim.worker).rsplit(":", 1)[1]), signal.SIGKILL)
-    done = wait_done(database, 2, logs=pool.logs)
+    original = started_processes(pool.logs())
+    assert sorted(original) == ["sweep", "worker-1", "worker-2"]
+    killed = int(str(victim.worker).rsplit(":", 1)[1])
+    os.kill(killed, signal.SIGKILL)
+    done = wait_done(database, 2, timeout=120, logs=pool.logs)
     assert [j.status for j in done] == ["succeeded"] * 2, [j.last_error for j in done]
-    killed = next(j for j in done if j.id == victim.id)
-    assert killed.recoveries == 1 and killed.worker is None
-    published = items(database)
-    assert sorted(i["id"] for i in published) == sorted(p.product_id for p in products)
+    assert next(j for j in done if j.id == victim.id).recoveries == 1
+    assert group.poll() is None, "the worker group ended"
+    (name,) = [n for n, pid in original.items() if pid == killed]
+    wait_for(
+        lambda: started_processes(pool.logs())[name] != killed,
+        "the killed process to be replaced",
+        timeout=30,
+    )
+    # Kill the other original worker too (idle now): a product sent afterwards can only be
+    # made by processes the group started in place of the dead ones.
+    (other,) = {"worker-1", "worker-2"} - {name}
+    os.kill(original[other], signal.SIGKILL)
+    wait_for(
+        lambda: started_processes(pool.logs())[other] != original[other],
+        "the second process to be replaced",
+        timeout=30,
+    )
+    now = started_processes(pool.logs())
+    assert set(pool.children(group)) == set(now.values())
+    assert not set(now.values()) & {killed, original[other]}
+    ingest(env, products[2].path)
+    done = wait_done(database, 3, timeout=120, logs=pool.logs)
+    assert [j.status for j in done] == ["succeeded"] * 3, [j.last_error for j in done]
+    assert sorted(i["id"] for i in items(database)) == sorted(p.product_id for p in products)
+    assert published(pool.logs()) == {p.product_id: 1 for p in products}
+    assert "was killed by SIGKILL" in pool.logs()
 
 
 def test_redis_restarted_mid_run_then_reconcile_finishes_every_job(
