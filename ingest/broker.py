@@ -7,6 +7,7 @@ submitting commands and the tests all call :func:`make_broker` and pass the resu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import dramatiq
@@ -24,7 +25,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from ingest.errors import ConfigError
+from ingest.errors import BadInputError, ConfigError, JobLost, StorageError
 from ingest.settings import BrokerSettings, WorkerSettings
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -44,6 +45,24 @@ def broker_kind(url: str) -> str:
     )
 
 
+def retry_rule(worker: WorkerSettings) -> Callable[[int, BaseException], bool]:
+    """Whether a stage that raised may run again after ``retries`` retries (dramatiq's
+    ``retry_when``; the worker asks it too, to know whether to fail the job or release it).
+
+    Bad input is never retried. Storage that cannot be written (read-only, full, gone) is the
+    operator's to fix, not the product's: it gets ``KAPPACAT_WORKER_STORAGE_MAX_RETRIES``
+    retries, enough to outlast an outage, where other faults get ``MAX_RETRIES``.
+    """
+
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        if isinstance(exc, BadInputError | JobLost):
+            return False
+        limit = worker.storage_max_retries if isinstance(exc, StorageError) else worker.max_retries
+        return retries < limit
+
+    return retry_when
+
+
 def make_broker(
     settings: BrokerSettings,
     worker: WorkerSettings | None = None,
@@ -60,9 +79,9 @@ def make_broker(
         Callbacks(),
         Pipelines(),
         Retries(
-            max_retries=worker.max_retries,
             min_backoff=worker.min_backoff_ms,
             max_backoff=worker.max_backoff_ms,
+            retry_when=retry_rule(worker),
         ),
         CurrentMessage(),
         *(extra_middleware or []),

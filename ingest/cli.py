@@ -155,7 +155,15 @@ def ingest_command(
             pipeline.close()
     for outcome in outcomes:
         job = outcome.job
-        what = "queued" if outcome.created else "queued again" if outcome.reset else job.status
+        what = (
+            "queued"
+            if outcome.created
+            else "queued again"
+            if outcome.reset
+            else f"resumed at {job.stage}"
+            if outcome.resumed
+            else job.status
+        )
         typer.echo(f"job {job.id} {job.product_id}: {what}")
     new = sum(o.dispatch for o in outcomes)
     models = ", ".join(sorted({o.job.model for o in outcomes})) or "-"

@@ -21,6 +21,9 @@ from psycopg_pool import ConnectionPool
 
 STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
 ACTIVE = ("queued", "running")
+FAILURES = ("input", "transient", "lost")
+"""Why a job failed: a bad product (final), or retries or recoveries ran out (resumable)."""
+RESUMABLE = ("transient", "lost")
 RECONCILE_LOCK_ID = 0x4B415052  # "KAPR": one reconcile at a time across all workers
 
 
@@ -52,6 +55,7 @@ class Job:
     enqueued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    failure: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready values (what ``kappacat jobs --json`` prints)."""
@@ -70,11 +74,12 @@ class Submitted:
     job: Job
     created: bool
     reset: bool = False
+    resumed: bool = False
 
     @property
     def dispatch(self) -> bool:
         """Whether this submission put the job (back) on the queue."""
-        return self.created or self.reset
+        return self.created or self.reset or self.resumed
 
 
 @dataclass
@@ -103,7 +108,7 @@ _RESET = """
     status = 'queued', stage = 'fetch', worker = NULL, lease_expires_at = NULL,
     message_id = NULL, enqueued_at = NULL, last_error = NULL, finished_at = NULL,
     started_at = NULL, attempts = 0, recoveries = 0, timings = '{}'::jsonb, output = NULL,
-    updated_at = now()
+    failure = NULL, updated_at = now()
 """
 
 
@@ -156,7 +161,11 @@ class JobStore:
         model_card: str | None = None,
         force: bool = False,
     ) -> Submitted:
-        """Create the job for (product, model); with ``force`` an existing one starts over."""
+        """Create the job for (product, model); with ``force`` an existing one starts over.
+
+        Without ``force`` an existing job is left alone, unless it failed on something other
+        than its product (storage, lost workers): then it resumes at the stage it stopped in.
+        """
         with conn.cursor(row_factory=class_row(Job)) as cur:
             cur.execute(
                 "INSERT INTO kappacat.jobs"
@@ -176,6 +185,15 @@ class JobStore:
                     (source, collection, model_card, product_id, model),
                 )
             else:
+                cur.execute(
+                    "UPDATE kappacat.jobs SET status = 'queued', failure = NULL, recoveries = 0,"
+                    " finished_at = NULL, source = %s, updated_at = now()"
+                    " WHERE product_id = %s AND model = %s AND status = 'failed'"
+                    " AND failure = ANY(%s) RETURNING *",
+                    (source, product_id, model, list(RESUMABLE)),
+                )
+                if (resumed := cur.fetchone()) is not None:
+                    return Submitted(resumed, created=False, resumed=True)
                 cur.execute(
                     "SELECT * FROM kappacat.jobs WHERE product_id = %s AND model = %s",
                     (product_id, model),
@@ -266,18 +284,33 @@ class JobStore:
         status: str,
         *,
         error: str | None = None,
+        failure: str | None = None,
         timings: dict[str, float] | None = None,
         output_href: str | None = None,
     ) -> bool:
-        """End the job as succeeded, failed or skipped; False if it was no longer this message's."""
+        """End the job as succeeded, failed or skipped; False if it was no longer this message's.
+
+        A failed job keeps what it made (its product metadata and stored files) for a resume.
+        """
+        keep_item = status == "failed"
         cur = conn.execute(
             "UPDATE kappacat.jobs SET status = %s, stage = CASE WHEN %s = 'succeeded'"
-            " THEN 'done' ELSE stage END, last_error = %s, worker = NULL,"
+            " THEN 'done' ELSE stage END, last_error = %s, failure = %s, worker = NULL,"
             " lease_expires_at = NULL, finished_at = now(), updated_at = now(),"
             " timings = timings || %s, output_href = coalesce(%s, output_href),"
-            " output = CASE WHEN output IS NULL THEN NULL ELSE output - 'item' END"
+            " output = CASE WHEN output IS NULL OR %s THEN output ELSE output - 'item' END"
             " WHERE id = %s AND message_id = %s AND status = 'running'",
-            (status, status, error, Jsonb(timings or {}), output_href, job.id, job.message_id),
+            (
+                status,
+                status,
+                error,
+                failure,
+                Jsonb(timings or {}),
+                output_href,
+                keep_item,
+                job.id,
+                job.message_id,
+            ),
         )
         return cur.rowcount == 1
 
@@ -292,10 +325,10 @@ class JobStore:
             )
             return cur.rowcount == 1
 
-    def fail(self, job: Job, error: str) -> bool:
-        """Fail a running job with a message a person can act on."""
+    def fail(self, job: Job, error: str, failure: str = "input") -> bool:
+        """Fail a running job with a message a person can act on, and why (:data:`FAILURES`)."""
         with self.transaction() as conn:
-            return self.finish(conn, job, "failed", error=error)
+            return self.finish(conn, job, "failed", error=error, failure=failure)
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -344,8 +377,9 @@ class JobStore:
     def fail_lost(self, conn: psycopg.Connection[Any], job: Job, error: str) -> None:
         """Fail a job that keeps losing its worker (in the caller's transaction)."""
         conn.execute(
-            "UPDATE kappacat.jobs SET status = 'failed', last_error = %s, worker = NULL,"
-            " lease_expires_at = NULL, finished_at = now(), updated_at = now() WHERE id = %s",
+            "UPDATE kappacat.jobs SET status = 'failed', failure = 'lost', last_error = %s,"
+            " worker = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()"
+            " WHERE id = %s",
             (error, job.id),
         )
 

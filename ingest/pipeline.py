@@ -92,8 +92,7 @@ def declare_actors(
             queue_name=broker_settings.queue_name(stage),
             priority=0,
             broker=broker,
-            options={
-                "max_retries": worker.max_retries,
+            options={  # which faults are retried: the broker's Retries (retry_rule)
                 "min_backoff": worker.min_backoff_ms,
                 "max_backoff": worker.max_backoff_ms,
                 "time_limit": int(limits[stage] * 1000),
@@ -150,7 +149,9 @@ class Pipeline:
         *,
         force: bool = False,
     ) -> list[Submitted]:
-        """Make (or with ``force`` restart) one job per product and queue its fetch stage.
+        """Make (or with ``force`` restart) one job per product and queue its first stage.
+
+        A job that failed on a fault outside its product resumes at the stage it stopped in.
 
         ``model``: a model id for every product, or a function giving (model id, card
         reference) per product.
@@ -170,8 +171,9 @@ class Pipeline:
                 )
                 message = None
                 if outcome.dispatch:
-                    message = self.message(outcome.job.id, "fetch")
-                    self.store.set_message(conn, outcome.job.id, message.message_id, "fetch")
+                    stage = outcome.job.stage
+                    message = self.message(outcome.job.id, stage)
+                    self.store.set_message(conn, outcome.job.id, message.message_id, stage)
                     outcome.job.message_id = message.message_id
             if message is not None:
                 self.send([message])

@@ -112,7 +112,7 @@ def reconcile(pipeline: Pipeline, *, min_age_s: float = 10.0) -> ReconcileReport
                 error = (
                     f"{job.stage}: the worker running it ({job.worker}) was lost "
                     f"{job.recoveries + 1} times; the product may be crashing workers "
-                    "(out of memory?)"
+                    "(out of memory?); ingest it again to resume"
                 )
                 store.fail_lost(conn, job, error)
                 report.failed.append(job.id)

@@ -52,6 +52,9 @@ class WorkerSettings(BaseSettings):
     """A job whose worker was lost more often than this is failed (a product that kills it)."""
     max_retries: int = Field(5, ge=0)
     """Retries of a stage after a transient fault, with exponential backoff."""
+    storage_max_retries: int = Field(20, ge=0)
+    """Retries of a stage that could not write or read storage (read-only, full, unreachable):
+    the operator's fault, not the product's. With the default backoff, about an hour."""
     min_backoff_ms: int = Field(5_000, ge=1)
     max_backoff_ms: int = Field(300_000, ge=1)
     fetch_time_limit_s: float = Field(600.0, gt=0)

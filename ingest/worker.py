@@ -24,7 +24,7 @@ import psycopg
 from dramatiq.middleware import CurrentMessage, Interrupt, Middleware
 from pydantic import ValidationError
 
-from ingest.broker import make_broker
+from ingest.broker import make_broker, retry_rule
 from ingest.capacity import CapacityGate
 from ingest.errors import BadInputError, ConfigError, JobLost
 from ingest.jobs import Job, JobStore
@@ -91,6 +91,11 @@ class Runtime:
     pipeline: Pipeline = field(init=False)
 
     @property
+    def retry_when(self) -> Callable[[int, BaseException], bool]:
+        """The broker's retry rule: whether a failed stage will run again."""
+        return retry_rule(self.settings)
+
+    @property
     def store(self) -> JobStore:
         """The job table."""
         return self.pipeline.store
@@ -133,12 +138,16 @@ class Runtime:
 
     def _transient(self, job: Job, stage: str, exc: BaseException, retries: int) -> None:
         error = f"{stage}: {type(exc).__name__}: {exc}"
-        if retries >= self.settings.max_retries:
-            logger.error("job failed after %d attempts: %s", retries + 1, error)
-            self.store.fail(job, f"{error} (gave up after {retries + 1} attempts)")
-        else:
+        if self.retry_when(retries, exc):
             logger.warning("attempt %d failed, will retry: %s", retries + 1, error)
             self.store.release(job, error)
+        else:
+            logger.error("job failed after %d attempts: %s", retries + 1, error)
+            self.store.fail(
+                job,
+                f"{error} (gave up after {retries + 1} attempts; ingest it again to resume)",
+                failure="transient",
+            )
 
 
 def _settings() -> tuple[BrokerSettings, WorkerSettings, StorageSettings, DatabaseSettings]:

@@ -116,3 +116,26 @@ def test_the_ingest_role_may_manage_jobs(database: DatabaseSettings, pg_admin_ur
         job = queued(store)
         assert store.claim(job.id, job.message_id or "", "fetch", "w", 30) is not None
         assert store.counts().by_status == {"running": 1}
+
+
+@pytest.mark.parametrize(("failure", "resumes"), [("input", False), ("transient", True)])
+def test_a_plain_resubmission_resumes_only_a_job_that_failed_outside_its_product(
+    store: JobStore, failure: str, resumes: bool
+) -> None:
+    job = queued(store)
+    running = store.claim(job.id, job.message_id or "", "fetch", "w1", 30)
+    assert running is not None
+    with store.transaction() as conn:
+        assert store.advance(conn, running, "infer", "m2", product={"id": PRODUCT})
+    infer = store.claim(job.id, "m2", "infer", "w1", 30)
+    assert infer is not None
+    assert store.fail(infer, "infer: StorageError: read-only", failure=failure)
+    with store.transaction() as conn:
+        again = store.submit(conn, PRODUCT, "model-a", "/moved/x.SAFE")
+    assert again.dispatch is resumes and again.resumed is resumes
+    if resumes:  # where it stopped, with what it had
+        assert (again.job.status, again.job.stage, again.job.failure) == ("queued", "infer", None)
+        assert again.job.product == {"id": PRODUCT} and again.job.source == "/moved/x.SAFE"
+    else:
+        assert (again.job.status, again.job.failure) == ("failed", "input")
+        assert again.job.source == job.source

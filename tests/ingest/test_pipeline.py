@@ -299,7 +299,7 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     }
     for product_id, words in failures.items():
         job = done[product_id]
-        assert job.status == "failed", job
+        assert (job.status, job.failure) == ("failed", "input"), job
         assert words.lower() in (job.last_error or "").lower(), job.last_error
         assert job.attempts == 1  # bad input is never retried
     assert worker.poll() is None and pool.children(worker), "the worker died"
@@ -307,6 +307,7 @@ def test_bad_input_fails_with_its_message_and_good_input_goes_through(
     listing = kappacat(env, "jobs", "--status", "failed")
     assert "error:" in listing.stdout and "6 failed" in listing.stdout
     assert not (tmp_path / "tmp").exists() and not Path("/tmp/S2B_MSIL1C_escape").exists()
+    assert "submitted 0 of 1" in ingest(env, corrupt)  # bad input waits for --force
 
 
 def test_same_product_twice_is_one_job_and_force_replaces_the_item(
@@ -372,7 +373,7 @@ def test_s3_storage_and_split_queues(
         assert len(response.content) == item["assets"]["mask"]["file:size"]
 
 
-def test_storage_faults_are_retried_then_fail_into_the_dead_letters(
+def test_storage_that_stays_broken_fails_the_job_and_a_plain_ingest_resumes_it(
     database: DatabaseSettings,
     redis_broker: BrokerSettings,
     pipeline_env: EnvFactory,
@@ -380,23 +381,26 @@ def test_storage_faults_are_retried_then_fail_into_the_dead_letters(
     s3_server: S3Server,
     tmp_path: Path,
 ) -> None:
-    """A bucket that does not exist: retried with backoff, then failed with the storage error."""
+    """A bucket that does not exist: retried with backoff, then failed as the storage's fault;
+    once the bucket is there, ``kappacat ingest`` (no --force) resumes it at inference."""
     (product,) = write_products(tmp_path / "source", 1)
+    bucket = "kappacat-late-" + redis_broker.queue_prefix.lower()
     env = pipeline_env(
         redis_broker,
-        KAPPACAT_STORAGE_URL="s3://no-such-bucket/masks",
+        KAPPACAT_STORAGE_URL=f"s3://{bucket}/masks",
         KAPPACAT_STORAGE_S3_ENDPOINT_URL=s3_server.endpoint,
-        KAPPACAT_WORKER_MAX_RETRIES="2",
+        KAPPACAT_STORAGE_PUBLIC_URL=f"{s3_server.endpoint}/{bucket}/masks",
+        KAPPACAT_WORKER_STORAGE_MAX_RETRIES="2",
         **S3_ENV,
     )
     pool = workers(env)
     worker = pool.start("--processes", "1")
     ingest(env, product.path)
     (job,) = wait_done(database, 1, logs=pool.logs)
-    assert job.status == "failed" and job.stage == "infer"
-    assert "StorageError" in (job.last_error or "") and "gave up after 3 attempts" in (
-        job.last_error or ""
-    )
+    assert (job.status, job.stage, job.failure) == ("failed", "infer", "transient")
+    error = job.last_error or ""
+    assert "StorageError" in error and "gave up after 3 attempts" in error, error
+    assert "ingest it again to resume" in error
     assert job.attempts == 4  # fetch once, inference three times
     broker = make_broker(redis_broker)
     try:
@@ -405,6 +409,16 @@ def test_storage_faults_are_retried_then_fail_into_the_dead_letters(
         broker.close()
     assert worker.poll() is None
     assert items(database) == []
+
+    s3_server.bucket(bucket)  # the operator fixes the storage
+    assert "resumed at infer" in ingest(env, product.path)
+    (job,) = wait_done(database, 1, logs=pool.logs)
+    assert job.status == "succeeded", job.last_error
+    assert job.attempts == 6  # no new fetch: the job went on where it stopped
+    (item,) = items(database)
+    assert item["id"] == product.product_id
+    assert_valid_cog(item["assets"]["mask"]["href"])
+    assert "submitted 0 of 1" in ingest(env, product.path)  # done is done
 
 
 def test_a_provider_that_does_not_answer_is_retried_and_a_gone_item_is_not(
