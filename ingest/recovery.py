@@ -31,6 +31,10 @@ from ingest.pipeline import BROKER_ERRORS, Pipeline
 
 logger = logging.getLogger(__name__)
 
+MIN_AGE_S = 10.0
+"""A queued job's message must be this old before it can count as vanished: younger, it may
+be between its commit and its send."""
+
 
 @dataclass
 class ReconcileReport:
@@ -94,11 +98,11 @@ def _vanished(pipeline: Pipeline, jobs: list[Job]) -> list[Job]:
     return gone
 
 
-def reconcile(pipeline: Pipeline, *, min_age_s: float = 10.0) -> ReconcileReport:
+def reconcile(pipeline: Pipeline, *, min_age_s: float = MIN_AGE_S) -> ReconcileReport:
     """Queue again what was lost with a worker or a broker; fail what keeps killing workers.
 
     ``min_age_s``: a queued job's message must have been sent this long ago before it can be
-    taken as vanished (it may be between its commit and its send).
+    taken as vanished (:data:`MIN_AGE_S`).
     """
     store, report = pipeline.store, ReconcileReport()
     messages: list[Message[None]] = []

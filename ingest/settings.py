@@ -26,8 +26,9 @@ class BrokerSettings(BaseSettings):
     """Queues are named ``<prefix>-fetch``, ``<prefix>-infer`` and ``<prefix>-publish``."""
     redis_namespace: str = "dramatiq"
     """Prefix of every Redis key the broker writes."""
-    redis_heartbeat_timeout_s: float = Field(60.0, ge=1)
-    """A Redis worker silent this long is taken as dead: the messages it held count as lost."""
+    redis_heartbeat_timeout_s: float = Field(30.0, ge=1)
+    """A Redis worker silent this long is taken as dead: the messages it held count as lost.
+    Live workers beat about once a second, busy or not."""
     dead_message_ttl_s: int = Field(7 * 86400, ge=60)
     """How long messages whose retries ran out are kept in the dead-letter queues."""
 
@@ -41,10 +42,13 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KAPPACAT_WORKER_", extra="ignore")
 
-    lease_s: float = Field(120.0, gt=0)
-    """A running job whose worker has not renewed its lease for this long is taken as lost."""
-    sweep_interval_s: float = Field(60.0, ge=0)
-    """How often each ``kappacat worker`` runs the recovery sweep (0: never)."""
+    lease_s: float = Field(30.0, gt=0)
+    """A running job whose worker has not renewed its lease for this long is taken as lost.
+    Workers renew it every quarter of this; the job of a killed worker is queued again at
+    most ``lease_s + sweep_interval_s`` after the kill (45 s by default)."""
+    sweep_interval_s: float = Field(15.0, ge=0)
+    """How often each ``kappacat worker`` runs the recovery sweep (0: never). It queues again
+    the jobs of lost workers and sends again the messages a restarted broker lost."""
     stale_queued_s: float = Field(900.0, gt=0)
     """A queued job whose message the broker cannot be asked about (RabbitMQ) is sent again
     when its queue is empty and it has waited this long."""

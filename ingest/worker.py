@@ -227,7 +227,11 @@ def sweep_process() -> int:
     configure_logging(worker_settings.log_format)
     broker = make_broker(broker_settings, worker_settings)
     pipeline = Pipeline(JobStore(database.url), broker, broker_settings, worker_settings)
-    logger.info("recovery sweep every %.0f s", worker_settings.sweep_interval_s)
+    logger.info(
+        "recovery sweep every %.0f s: a lost worker's job is queued again within %.0f s",
+        worker_settings.sweep_interval_s,
+        worker_settings.lease_s + worker_settings.sweep_interval_s,
+    )
     try:
         sweep(pipeline, worker_settings.sweep_interval_s)
     finally:  # the group stops its helpers with SystemExit from a signal handler

@@ -13,7 +13,7 @@ from ingest.broker import backlog, make_broker, present_messages
 from ingest.errors import ConfigError
 from ingest.jobs import JobStore
 from ingest.pipeline import Pipeline, SourceRef
-from ingest.recovery import reconcile
+from ingest.recovery import MIN_AGE_S, reconcile
 from ingest.settings import BrokerSettings, WorkerSettings
 from kappacat.settings import DatabaseSettings
 
@@ -118,3 +118,19 @@ def test_rabbitmq_jobs_are_sent_again_only_when_their_queue_is_empty_and_they_ar
         assert backlog(pipeline.broker, amqp_broker.queue_name("fetch")) == 1
     finally:
         pipeline.close()
+
+
+def test_the_default_settings_find_lost_work_within_a_minute() -> None:
+    """The promise the README makes, in the defaults' own terms.
+
+    A killed worker's job: its lease runs out at most ``lease_s`` after its last renewal,
+    and the next sweep queues it again. A message the broker lost: it counts as vanished once
+    it is ``RECONCILE_MIN_AGE_S`` old (or, held by a worker that died, once the worker's Redis
+    heartbeat is stale), and the next sweep sends it again. Each leaves room to pick it up.
+    """
+    worker, broker = WorkerSettings.model_fields, BrokerSettings.model_fields
+    lease, sweep = worker["lease_s"].default, worker["sweep_interval_s"].default
+    heartbeat = broker["redis_heartbeat_timeout_s"].default
+    assert lease + sweep <= 50
+    assert max(MIN_AGE_S, heartbeat) + sweep <= 50
+    assert sweep > 0 and lease / 4 <= 10  # a sweep runs; a missed renewal or two is survived
