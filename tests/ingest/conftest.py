@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,12 +182,12 @@ class Workers:
     logdir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        """Start ``kappacat worker ARGS`` in its own process group."""
+    def start(self, *args: str, wrapper: Sequence[str] = (), **env: str) -> subprocess.Popen[bytes]:
+        """Start ``kappacat worker ARGS`` in its own process group (run by ``wrapper``)."""
         n = len(self.procs)
         log = (self.logdir / f"worker-{n}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kappacat", "worker", *args],
+            [*wrapper, sys.executable, "-m", "kappacat", "worker", *args],
             env={**os.environ, **self.env, **env},
             cwd=REPO,
             stdout=log,

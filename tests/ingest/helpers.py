@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,24 +107,9 @@ def absolute_item(path: Path, collection: str) -> dict[str, Any]:
     return item
 
 
-def published(logs: str) -> Counter[str]:
-    """How many times the workers' logs say each item was published."""
-    found: Counter[str] = Counter()
-    for line in logs.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = str(json.loads(line).get("message", ""))
-        except ValueError:
-            continue
-        if message.startswith("published "):
-            found[message.split()[1]] += 1
-    return found
-
-
-def started_processes(logs: str) -> dict[str, int]:
-    """The pid of each process a worker group says it started (the latest one per name)."""
-    found: dict[str, int] = {}
+def log_records(logs: str) -> list[tuple[datetime, str]]:
+    """(time, message) of every JSON log record the workers wrote."""
+    found = []
     for line in logs.splitlines():
         if not line.startswith("{"):
             continue
@@ -132,7 +117,22 @@ def started_processes(logs: str) -> dict[str, int]:
             record = json.loads(line)
         except ValueError:
             continue
-        words = str(record.get("message", "")).split()
-        if record.get("logger") == "ingest.supervisor" and words[1:3] == ["started", "(pid"]:
+        found.append((datetime.fromisoformat(record["time"]), str(record.get("message", ""))))
+    return found
+
+
+def published(logs: str) -> Counter[str]:
+    """How many times the workers' logs say each item was published."""
+    return Counter(
+        message.split()[1] for _, message in log_records(logs) if message.startswith("published ")
+    )
+
+
+def started_processes(logs: str) -> dict[str, int]:
+    """The pid of each process a worker group says it started (the latest one per name)."""
+    found: dict[str, int] = {}
+    for _, message in log_records(logs):
+        words = message.split()
+        if words[1:3] == ["started", "(pid"]:
             found[words[0]] = int(words[3].rstrip(")"))
     return found
