@@ -6,6 +6,7 @@ submitting commands and the tests all call :func:`make_broker` and pass the resu
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -57,10 +58,21 @@ def retry_rule(worker: WorkerSettings) -> Callable[[int, BaseException], bool]:
     def retry_when(retries: int, exc: BaseException) -> bool:
         if isinstance(exc, BadInputError | JobLost):
             return False
-        limit = worker.storage_max_retries if isinstance(exc, StorageError) else worker.max_retries
+        limit = worker.storage_max_retries if is_storage_fault(exc) else worker.max_retries
         return retries < limit
 
     return retry_when
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
+"""A disk that is full or read-only (the scratch space of a worker, say)."""
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """Whether a fault is the storage's: mask storage refused, or a local disk full/read-only."""
+    return isinstance(exc, StorageError) or (
+        isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
+    )
 
 
 def make_broker(
