@@ -45,22 +45,23 @@ from stac_fastapi.extensions.sort import (
     ItemCollectionSortExtension,
     SearchSortExtension,
 )
-from stac_fastapi.pgstac.config import PostgresSettings
+from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
 from stac_fastapi.pgstac.config import Settings as StacFastapiSettings
 from stac_fastapi.pgstac.core import health_check
-from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
+from stac_fastapi.pgstac.db import close_db_connection, connect_to_db, translate_pgstac_errors
 from stac_fastapi.pgstac.db import get_connection as pgstac_connection
 from stac_fastapi.pgstac.extensions import FreeTextExtension
 from stac_fastapi.pgstac.extensions import QueryExtension as CollectionQueryExtension
 from stac_fastapi.pgstac.extensions.filter import FiltersClient
 from stac_fastapi.pgstac.transactions import BulkTransactionsClient
 from stac_fastapi.types.extension import ApiExtension
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope
 
-from catalog_api.auth import require_api_key
+from catalog_api.auth import KeyCheck, require_api_key
 from catalog_api.client import CatalogClient
-from catalog_api.errors import add_exception_handlers, translate_database_errors
+from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
 from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
 from catalog_api.settings import ApiSettings
@@ -68,6 +69,12 @@ from catalog_api.transactions import CatalogTransactionExtension, CatalogTransac
 from kappacat import __version__
 from kappacat.apidocs import add_docs_page
 from kappacat.settings import DatabaseSettings, StorageSettings
+from kappacat.web import (
+    SWAGGER_UI_POLICY,
+    ReadWriteCorsMiddleware,
+    SecurityHeadersMiddleware,
+    SizeLimitMiddleware,
+)
 
 STAC_VERSION = "1.1.0"
 VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
@@ -97,6 +104,10 @@ def postgres_settings(url: str, settings: ApiSettings) -> PostgresSettings:
         pgdatabase=parts.path.lstrip("/") or "postgres",
         db_min_conn_size=settings.pool_min_size,
         db_max_conn_size=settings.pool_max_size,
+        server_settings=ServerSettings(
+            application_name="kappacat-api",
+            statement_timeout=str(settings.statement_timeout_ms),
+        ),
     )
 
 
@@ -110,8 +121,6 @@ def stac_fastapi_settings(settings: ApiSettings) -> StacFastapiSettings:
         enable_transactions_extensions=settings.transactions_enabled,
         use_api_hydrate=settings.hydrate_in_api,
         cors_origins=settings.cors_origins,
-        cors_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        cors_headers=["Content-Type", "Authorization", "X-API-Key", "Prefer"],
         openapi_url="/api",
         docs_url="/api.html",
         root_path="",  # uvicorn's root_path (``kappacat serve api``) sets it per request
@@ -122,8 +131,17 @@ def stac_fastapi_settings(settings: ApiSettings) -> StacFastapiSettings:
 async def get_connection(
     request: Request, readwrite: Literal["r", "w"] = "r"
 ) -> AsyncIterator[Connection]:
-    """A pooled connection; whatever the database raises comes out as an API error."""
+    """A pooled connection; whatever the database raises comes out as an API error.
+
+    Inside a write route's transaction (``transactions.write_transaction``) every write uses
+    that transaction's connection, so the request's writes commit together with its answer.
+    """
+    current = getattr(request.state, "kappacat_write", None) if readwrite == "w" else None
     with translate_database_errors():
+        if current is not None:
+            with translate_pgstac_errors():
+                yield current
+            return
         async with pgstac_connection(request, readwrite) as conn:
             yield conn
 
@@ -204,6 +222,35 @@ def advertise_max_limit(app: FastAPI, max_limit: int) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def middlewares(settings: ApiSettings, fastapi_settings: StacFastapiSettings) -> list[Middleware]:
+    """The middleware stack, innermost first: compression, proxy headers, request limits,
+    security headers, CORS."""
+    check = KeyCheck(settings.api_keys)
+
+    def body_limit(scope: Scope) -> int:
+        if settings.transactions_enabled and check(Headers(scope=scope)):
+            return settings.max_write_body_bytes
+        return settings.max_body_bytes
+
+    return [
+        Middleware(BrotliMiddleware),
+        Middleware(ProxyHeaderMiddleware),
+        Middleware(
+            SizeLimitMiddleware, limits=settings, respond=error_response, body_limit=body_limit
+        ),
+        Middleware(
+            SecurityHeadersMiddleware, policies={str(fastapi_settings.docs_url): SWAGGER_UI_POLICY}
+        ),
+        Middleware(
+            ReadWriteCorsMiddleware,
+            read_origins=settings.cors_origins,
+            write_origins=settings.cors_write_origins,
+            read_headers=["Prefer", "If-None-Match"],
+            expose_headers=["Location", "ETag"],
+        ),
+    ]
+
+
 def create_app(
     settings: ApiSettings | None = None,
     database: DatabaseSettings | None = None,
@@ -236,7 +283,9 @@ def create_app(
     writes = transaction_extensions(fastapi_settings) if settings.transactions_enabled else []
     post_model = create_post_request_model(search, base_model=SearchPostRequestBase)
     client = CatalogClient(
-        max_limit=settings.max_limit, refuse_limit_above_max=settings.refuse_limit_above_max
+        max_limit=settings.max_limit,
+        refuse_limit_above_max=settings.refuse_limit_above_max,
+        filter_limits=settings.filter_limits,
     )
     client.pgstac_search_model = cast(Any, post_model)
     client.landing_page_id = "kappacat"
@@ -266,18 +315,7 @@ def create_app(
         search_get_request_model=create_get_request_model(search, SearchGetRequestBase),
         search_post_request_model=post_model,
         collections_get_request_model=collection_search.GET or EmptyRequest,
-        middlewares=[
-            Middleware(BrotliMiddleware),
-            Middleware(ProxyHeaderMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=fastapi_settings.cors_origins,
-                allow_methods=fastapi_settings.cors_methods,
-                allow_headers=fastapi_settings.cors_headers,
-                expose_headers=["Location"],
-                max_age=600,
-            ),
-        ],
+        middlewares=middlewares(settings, fastapi_settings),
         health_check=cast(Any, health_check),
     )
     app = api.app

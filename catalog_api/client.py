@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, cast
+from urllib.parse import quote_plus
 
 import attr
 import orjson
@@ -27,6 +28,7 @@ from stac_fastapi.types.requests import get_base_url
 from stac_fastapi.types.stac import Collections, LandingPage
 
 from catalog_api.errors import (
+    FilterTooComplex,
     InvalidFilter,
     InvalidParameter,
     InvalidSort,
@@ -36,27 +38,24 @@ from catalog_api.errors import (
 )
 from catalog_api.fields import FieldsSpec
 from catalog_api.query import parse_query, query_to_cql2
-from kappacat.cql2 import cql2_json
+from kappacat.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
+from kappacat.cql2 import FilterTooComplex as FilterOverLimits
 
 # Sortable whatever the queryables say: the items table's own columns.
 CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "end_datetime"})
 
 
-def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
-    """A GET ``filter`` (CQL2 text, or CQL2 JSON with ``filter-lang=cql2-json``) as CQL2 JSON."""
+def parse_filter(
+    filter_: str | dict[str, Any], lang: str | None, limits: FilterLimits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """A ``filter`` (CQL2 text, or CQL2 JSON as text or object) as validated CQL2 JSON."""
+    lang = "cql2-json" if isinstance(filter_, dict) else lang or "cql2-text"
     try:
-        return cql2_json(text, lang or "cql2-text")
+        return cql2_json(filter_, lang, limits)
+    except FilterOverLimits as exc:
+        raise FilterTooComplex(str(exc)) from exc
     except Exception as exc:  # cql2 raises bare Exceptions for parse and validation errors
-        raise InvalidFilter(f"filter is not valid {lang or 'cql2-text'}: {exc}") from exc
-
-
-def check_filter(filter_json: dict[str, Any]) -> dict[str, Any]:
-    """A POST CQL2-JSON ``filter``, validated."""
-    try:
-        cql2_json(filter_json)
-    except Exception as exc:
-        raise InvalidFilter(f"filter is not valid cql2-json: {exc}") from exc
-    return filter_json
+        raise InvalidFilter(f"filter is not valid {lang}: {exc}") from exc
 
 
 def _and(*conditions: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -73,6 +72,7 @@ class CatalogClient(CoreCrudClient):
     max_limit: int = attr.ib(default=1000, kw_only=True)
     refuse_limit_above_max: bool = attr.ib(default=False, kw_only=True)
     queryables_ttl: float = attr.ib(default=60.0, kw_only=True)
+    filter_limits: FilterLimits = attr.ib(default=DEFAULT_LIMITS, kw_only=True)
     _sortable_cache: dict[tuple[str, ...], tuple[float, frozenset[str]]] = attr.ib(
         factory=dict, init=False
     )
@@ -100,10 +100,36 @@ class CatalogClient(CoreCrudClient):
         return landing
 
     async def all_collections(
-        self, request: Request, limit: int | None = None, **kwargs: Any
+        self,
+        request: Request,
+        limit: int | None = None,
+        query: str | None = None,
+        **kwargs: Any,
     ) -> Collections:
-        """Collection search, refusing a ``limit`` above the maximum."""
-        return await super().all_collections(request, limit=self._limit(limit), **kwargs)
+        """Collection search, refusing a ``limit`` above the maximum and a malformed ``query``."""
+        if query:  # stac-fastapi reads it with ``unquote_plus``, hence quoted here
+            query = quote_plus(orjson.dumps(parse_query(query)).decode())
+        return await super().all_collections(
+            request, limit=self._limit(limit), query=query, **kwargs
+        )
+
+    def _clean_search_args(
+        self,
+        base_args: dict[str, Any],
+        *args: Any,
+        filter_query: str | None = None,
+        filter_lang: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """stac-fastapi's argument cleaning, with every ``filter`` parsed by :func:`parse_filter`
+        (within the limits) instead of handed to the cql2 library as it came."""
+        if filter_query:
+            base_args = {
+                **base_args,
+                "filter": parse_filter(filter_query, filter_lang, self.filter_limits),
+                "filter_lang": "cql2-json",
+            }
+        return cast(dict[str, Any], super()._clean_search_args(base_args, *args, **kwargs))
 
     # ---- item search -----------------------------------------------------------------------
 
@@ -116,7 +142,7 @@ class CatalogClient(CoreCrudClient):
         if fields is not None and "fields" in search_request.model_fields_set:
             spec = FieldsSpec.from_post({k: getattr(fields, k) for k in fields.model_fields_set})
         if search_request.filter_expr is not None:
-            check_filter(search_request.filter_expr)
+            parse_filter(search_request.filter_expr, "cql2-json", self.filter_limits)
         return await self._search(search_request, request, spec, items_of=None)
 
     async def get_search(
@@ -187,9 +213,6 @@ class CatalogClient(CoreCrudClient):
     ) -> PgstacSearch:
         """The search model of a GET request, each parameter checked with a clear message."""
         args = {**args, "token": token}
-        if filter_expr:
-            args["filter"] = parse_filter(filter_expr, filter_lang)
-            args["filter_lang"] = "cql2-json"
         if query:
             args["query"] = parse_query(query)
         if intersects:
@@ -197,7 +220,13 @@ class CatalogClient(CoreCrudClient):
                 args["intersects"] = orjson.loads(intersects)
             except orjson.JSONDecodeError as exc:
                 raise InvalidParameter(f"intersects is not GeoJSON: {exc}") from exc
-        clean = self._clean_search_args(base_args=args, datetime=datetime, sortby=sortby)
+        clean = self._clean_search_args(
+            base_args=args,
+            datetime=datetime,
+            sortby=sortby,
+            filter_query=filter_expr,
+            filter_lang=filter_lang,
+        )
         try:
             return self.pgstac_search_model(**clean)
         except ValidationError as exc:

@@ -60,6 +60,12 @@ class InvalidFilter(BadRequest):
     code = "InvalidFilter"
 
 
+class FilterTooComplex(BadRequest):
+    """A filter longer or more deeply nested than the configured limits allow."""
+
+    code = "FilterTooComplex"
+
+
 class InvalidQuery(BadRequest):
     """A ``query`` (query extension) that is not valid."""
 
@@ -97,6 +103,13 @@ class Conflict(ApiError):
 
     status_code = status.HTTP_409_CONFLICT
     code = "Conflict"
+
+
+class StatementTimeout(ApiError):
+    """The database cancelled a query that ran past the statement timeout (503)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "StatementTimeout"
 
 
 class DatabaseUnavailable(ApiError):
@@ -165,6 +178,12 @@ def translate_database_errors() -> Generator[None, None, None]:
         raise NotFound(str(exc)) from exc
     except asyncpg.exceptions.ForeignKeyViolationError as exc:
         raise stac_errors.ForeignKeyError(str(exc)) from exc
+    except asyncpg.exceptions.QueryCanceledError as exc:
+        raise StatementTimeout(
+            "the catalogue cancelled the query: it ran longer than the statement timeout "
+            "(KAPPACAT_API_STATEMENT_TIMEOUT_S); narrow the request (a smaller area, a shorter "
+            "time range, a simpler filter)"
+        ) from exc
     except asyncpg.exceptions.NotNullViolationError as exc:
         raise BadRequest(f"a required value is missing: {exc}") from exc
     except (asyncpg.exceptions.RaiseError, asyncpg.exceptions.DataError) as exc:

@@ -5,7 +5,9 @@
 - POST ``collections`` may be one id instead of a list of one (stac-api-validator and some
   clients send it so; the STAC API JSON schema says array, and accepting both costs nothing).
 - ``query`` may be combined with ``filter``: both become one CQL2 filter (see ``query.py``).
-- POST ``"fields": null`` is refused: ``fields`` is an object (empty for the default fields).
+- POST ``"fields": null`` is refused: ``fields`` is an object (empty for the default fields);
+  so is a body that is not an object at all (``[]``, ``5``), which stac-pydantic's own
+  validators do not expect.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the annotations of these
@@ -45,7 +47,9 @@ class SearchPostRequestBase(PgstacSearch):
     @model_validator(mode="before")
     @classmethod
     def _fields_is_an_object(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "fields" in data and data["fields"] is None:
+        if not isinstance(data, dict):
+            raise ValueError("the search body must be a JSON object")
+        if "fields" in data and data["fields"] is None:
             raise ValueError("fields must be an object ({} for the default fields), not null")
         return data
 

@@ -9,9 +9,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kappacat.settings import split_comma_separated
+from kappacat.web import RequestLimits
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(BaseSettings, RequestLimits):
     """The STAC API: title, proxy and CORS, authentication of write routes, limits."""
 
     model_config = SettingsConfigDict(
@@ -28,9 +29,16 @@ class ApiSettings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies trusted for X-Forwarded-* headers (uvicorn's ``forwarded_allow_ips``)."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Origins whose web pages may read the API (searches included), comma separated."""
+    cors_write_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins whose web pages may also use the write routes (methods PUT, PATCH, DELETE and
+    the key headers); none by default."""
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Keys that may use the write routes (header ``X-API-Key`` or ``Authorization: Bearer``).
     Without any key the transaction routes are not exposed at all."""
+    max_write_body_bytes: int = Field(16_777_216, ge=1024)
+    """Largest body of a request that carries a valid key (item collections to the write
+    routes); anonymous requests are held to ``max_body_bytes``."""
     max_limit: int = Field(1000, ge=1, le=10_000)
     """Largest page size of a search. A larger ``limit`` is answered with this many items per
     page, as the STAC API specification requires (OGC API Features: "SHALL NOT result in an
@@ -48,7 +56,7 @@ class ApiSettings(BaseSettings):
     """Local folder whose files are served under ``/assets`` (masks and thumbnails); unset:
     the pipeline's storage directory (``KAPPACAT_STORAGE_URL``) when storage is local."""
 
-    @field_validator("cors_origins", "api_keys", mode="before")
+    @field_validator("cors_origins", "cors_write_origins", "api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return split_comma_separated(value)

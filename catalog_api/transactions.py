@@ -10,6 +10,10 @@ https://github.com/stac-api-extensions/transaction, "Methods":
 - ``DELETE`` answers 204, also when nothing was there: "Returning a 200 or 204 is also valid
   in this situation", and it makes a retried DELETE harmless.
 
+Every write is atomic with its answer: the database work of a request runs in one transaction
+(:func:`write_transaction`) that commits only once the response is built, so an error on the
+way (a header that cannot be encoded, a link that cannot be made) leaves nothing written.
+
 Only mounted when API keys are configured; ``app.py`` puts the key check on every route.
 """
 
@@ -17,12 +21,17 @@ Only mounted when API keys are configured; ``app.py`` puts the key check on ever
 # request classes at runtime, through attrs-generated ``__init__``s that cannot resolve strings.
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 
 import attr
+import jsonpatch
+import jsonpointer
+from asyncpg import Connection
 from fastapi import APIRouter, Body, FastAPI, Request
-from pydantic import Field
+from json_merge_patch import merge
+from pydantic import BaseModel, Field, ValidationError
 from stac_fastapi.api.models import CollectionUri, GeoJSONResponse, ItemUri, JSONResponse
 from stac_fastapi.api.routes import create_async_endpoint
 from stac_fastapi.extensions.transaction import TransactionExtension
@@ -31,13 +40,20 @@ from stac_fastapi.extensions.transaction.transaction import (
     PatchItem,
     PutCollection,
 )
+from stac_fastapi.pgstac.db import dbfunc
+from stac_fastapi.pgstac.models.links import CollectionLinks, ItemLinks
 from stac_fastapi.pgstac.transactions import TransactionsClient
 from stac_fastapi.types.errors import ConflictError, NotFoundError
 from stac_pydantic import Collection, Item, ItemCollection
 from stac_pydantic.links import Links
 from starlette.responses import Response
 
-from catalog_api.errors import BadRequest, Conflict
+from catalog_api.errors import (
+    BadRequest,
+    Conflict,
+    describe_validation_errors,
+    translate_database_errors,
+)
 
 NO_CONTENT = 204
 DONE = "Done (200 with the resource when sent Prefer: return=representation)"
@@ -75,11 +91,64 @@ def wants_representation(request: Request) -> bool:
     return any(p.strip() == "return=representation" for p in prefer.split(","))
 
 
-def _self_href(resource: dict[str, Any]) -> str | None:
+@contextlib.asynccontextmanager
+async def write_transaction(request: Request) -> AsyncIterator[Connection]:
+    """The request's write connection, in a transaction committed when the block ends.
+
+    ``app.py``'s connection getter hands this connection to every ``"w"`` use inside the
+    block, so all of a request's writes commit together, or not at all.
+    """
+    current: Connection | None = getattr(request.state, "kappacat_write", None)
+    if current is not None:
+        yield current
+        return
+    with translate_database_errors():
+        async with request.app.state.writepool.acquire() as conn, conn.transaction():
+            request.state.kappacat_write = conn
+            try:
+                yield conn
+            finally:
+                request.state.kappacat_write = None
+
+
+def _location(resource: dict[str, Any]) -> dict[str, str] | None:
+    """A ``Location`` header for the resource's self link, percent-encoded (a header is
+    Latin-1: an id with another character must not fail the answer)."""
     for link in resource.get("links", []):
         if link.get("rel") == "self":
-            return str(link["href"])
+            return {"Location": quote(str(link["href"]), safe=":/?#[]@!$&'()*+,;=%")}
     return None
+
+
+def _required(value: Any, what: str) -> Any:
+    if value is None:
+        raise BadRequest(f"the request needs a body: {what}")
+    return value
+
+
+def _patched(existing: dict[str, Any], patch: Any, what: str) -> dict[str, Any]:
+    """``existing`` with a JSON patch (RFC 6902) or a merge patch (RFC 7396) applied."""
+    if isinstance(patch, list):
+        operations = [op.model_dump(mode="json") for op in patch]
+        try:
+            return cast(dict[str, Any], jsonpatch.JsonPatch(operations).apply(existing))
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            reason = str(exc).split(" in {")[0]  # not the whole document
+            raise BadRequest(f"the patch cannot be applied to {what}: {reason}") from exc
+    if isinstance(patch, BaseModel):
+        return cast(dict[str, Any], merge(existing, patch.model_dump(mode="json")))
+    raise BadRequest(f"a patch of {what} is a list of operations or a partial object")
+
+
+def _valid(model: type[BaseModel], value: dict[str, Any], what: str, expected_id: str) -> None:
+    """Refuse a patch whose result is not a valid STAC object or changes its id."""
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        message = describe_validation_errors(exc.errors())
+        raise BadRequest(f"the patched {what} is not valid: {message}") from exc
+    if value.get("id") != expected_id:
+        raise BadRequest(f"a patch cannot change the id of {what}")
 
 
 def _updated(request: Request, resource: Any, media: type[JSONResponse]) -> Response:
@@ -92,70 +161,110 @@ def _updated(request: Request, resource: Any, media: type[JSONResponse]) -> Resp
 class CatalogTransactionsClient(TransactionsClient):
     """pgstac's transactions with the status codes and headers described above."""
 
-    async def create_item(self, *args: Any, **kwargs: Any) -> Response:
+    async def create_item(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Create an item: 201 with ``Location``; a feature collection: 201 without."""
-        try:
-            created = await super().create_item(*args, **kwargs)
-        except ConflictError as exc:
-            where = kwargs.get("collection_id")
-            raise Conflict(f"an item with this id already exists in {where!r}") from exc
-        if isinstance(created, Response):
-            return created
-        item = cast(dict[str, Any], created)
-        location = _self_href(item)
-        headers = {"Location": location} if location else None
-        return GeoJSONResponse(item, status_code=201, headers=headers)
+        _required(kwargs.get("item"), "an item or a feature collection of items")
+        async with write_transaction(request):
+            try:
+                created = await super().create_item(*args, request=request, **kwargs)
+            except ConflictError as exc:
+                where = kwargs.get("collection_id")
+                raise Conflict(f"an item with this id already exists in {where!r}") from exc
+            if isinstance(created, Response):
+                return created
+            item = cast(dict[str, Any], created)
+            return GeoJSONResponse(item, status_code=201, headers=_location(item))
 
     async def update_item(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Replace an item: 204, or 200 with the item when asked."""
         collection_id, item_id = kwargs["collection_id"], kwargs["item_id"]
-        body_id = kwargs["item"].id
+        body_id = _required(kwargs.get("item"), "the item").id
         if body_id != item_id:
             raise BadRequest(f"the item's id {body_id!r} differs from {item_id!r} in the URL")
         await self.get_existing_item(request, collection_id, item_id)
-        item = await super().update_item(request, *args, **kwargs)
-        return _updated(request, item, GeoJSONResponse)
+        async with write_transaction(request):
+            item = await super().update_item(request, *args, **kwargs)
+            return _updated(request, item, GeoJSONResponse)
 
-    async def patch_item(self, *args: Any, request: Request, **kwargs: Any) -> Response:
-        """Patch an item: 204, or 200 with the item when asked."""
-        item = await super().patch_item(*args, request=request, **kwargs)
-        return _updated(request, item, GeoJSONResponse)
+    async def patch_item(
+        self,
+        collection_id: str,
+        item_id: str,
+        patch: Any,
+        request: Request,
+        **kwargs: Any,
+    ) -> Response:
+        """Patch an item (JSON patch or merge patch): 204, or 200 with the item when asked.
+        The result must be a valid item with the same id."""
+        _required(patch, "a JSON patch or a partial item")
+        what = f"item {item_id!r} of {collection_id!r}"
+        async with request.app.state.get_connection(request, "r") as conn:
+            existing = await conn.fetchval("SELECT get_item($1, $2)", item_id, collection_id)
+        if existing is None:
+            raise NotFoundError(f"Item {item_id} does not exist in collection {collection_id}.")
+        item = _patched(existing, patch, what)
+        _valid(PartialItem, item, what, item_id)
+        self._validate_item(request, cast(Any, item), collection_id, item_id)
+        item["collection"] = collection_id
+        async with write_transaction(request) as conn:
+            await dbfunc(conn, "update_item", item)
+            links = ItemLinks(collection_id=collection_id, item_id=item_id, request=request)
+            item["links"] = await links.get_links(extra_links=item.get("links"))
+            return _updated(request, item, GeoJSONResponse)
 
-    async def delete_item(self, *args: Any, **kwargs: Any) -> Response:
+    async def delete_item(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Delete an item: 204, also when it did not exist."""
-        with contextlib.suppress(NotFoundError):
-            await super().delete_item(*args, **kwargs)
-        return Response(status_code=NO_CONTENT)
+        async with write_transaction(request):
+            with contextlib.suppress(NotFoundError):
+                await super().delete_item(*args, request=request, **kwargs)
+            return Response(status_code=NO_CONTENT)
 
-    async def create_collection(self, *args: Any, **kwargs: Any) -> Response:
-        """Create a collection: 201 with ``Location``."""
-        try:
-            created = await super().create_collection(*args, **kwargs)
-        except ConflictError as exc:
-            raise Conflict("a collection with this id already exists") from exc
-        collection = cast(dict[str, Any], created)
-        location = _self_href(collection)
-        headers = {"Location": location} if location else None
-        return JSONResponse(collection, status_code=201, headers=headers)
+    async def create_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
+        """Create a collection: 201 with ``Location`` (FastAPI requires its body)."""
+        async with write_transaction(request):
+            try:
+                created = await super().create_collection(*args, request=request, **kwargs)
+            except ConflictError as exc:
+                raise Conflict("a collection with this id already exists") from exc
+            collection = cast(dict[str, Any], created)
+            return JSONResponse(collection, status_code=201, headers=_location(collection))
 
     async def update_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Replace a collection: 204, or 200 with it when asked."""
-        body_id, collection_id = kwargs["collection"].id, kwargs["collection_id"]
+        body_id = _required(kwargs.get("collection"), "the collection").id
+        collection_id = kwargs["collection_id"]
         if body_id != collection_id:
             raise BadRequest(f"the collection's id {body_id!r} differs from {collection_id!r}")
-        collection = await super().update_collection(*args, request=request, **kwargs)
-        return _updated(request, collection, JSONResponse)
+        async with write_transaction(request):
+            collection = await super().update_collection(*args, request=request, **kwargs)
+            return _updated(request, collection, JSONResponse)
 
-    async def patch_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
-        """Patch a collection: 204, or 200 with it when asked."""
-        collection = await super().patch_collection(*args, request=request, **kwargs)
-        return _updated(request, collection, JSONResponse)
+    async def patch_collection(
+        self, collection_id: str, patch: Any, request: Request, **kwargs: Any
+    ) -> Response:
+        """Patch a collection (JSON patch or merge patch): 204, or 200 with it when asked.
+        The result must be a valid collection with the same id."""
+        _required(patch, "a JSON patch or a partial collection")
+        what = f"collection {collection_id!r}"
+        async with request.app.state.get_connection(request, "r") as conn:
+            existing = await conn.fetchval("SELECT get_collection($1)", collection_id)
+        if existing is None:
+            raise NotFoundError(f"Collection {collection_id} does not exist.")
+        collection = _patched(existing, patch, what)
+        _valid(Collection, collection, what, collection_id)
+        self._validate_collection(request, cast(Any, collection))
+        async with write_transaction(request) as conn:
+            await dbfunc(conn, "update_collection", collection)
+            links = CollectionLinks(collection_id=collection_id, request=request)
+            collection["links"] = await links.get_links(extra_links=collection.get("links"))
+            return _updated(request, collection, JSONResponse)
 
-    async def delete_collection(self, *args: Any, **kwargs: Any) -> Response:
+    async def delete_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Delete a collection: 204, also when it did not exist."""
-        with contextlib.suppress(NotFoundError):
-            await super().delete_collection(*args, **kwargs)
-        return Response(status_code=NO_CONTENT)
+        async with write_transaction(request):
+            with contextlib.suppress(NotFoundError):
+                await super().delete_collection(*args, request=request, **kwargs)
+            return Response(status_code=NO_CONTENT)
 
     async def get_existing_item(self, request: Request, collection_id: str, item_id: str) -> None:
         """Raise NotFoundError unless the item exists (PUT must answer 404 for a new id)."""
