@@ -8,18 +8,22 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI
 from starlette.datastructures import MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from titiler.core.factory import TMSFactory
-from titiler.pgstac.factory import add_search_list_route
 from titiler.pgstac.model import RegisterMosaic
 
 from kappacat import __version__
 from kappacat.apidocs import add_docs_page
 from kappacat.settings import DatabaseSettings, StorageSettings
-from tiler import queries, viewer
+from kappacat.web import (
+    SWAGGER_UI_POLICY,
+    ReadWriteCorsMiddleware,
+    SecurityHeadersMiddleware,
+    SizeLimitMiddleware,
+)
+from tiler import queries, searches, viewer
 from tiler.catalog import Catalog, open_pool
 from tiler.dependencies import (
     AppState,
@@ -29,7 +33,7 @@ from tiler.dependencies import (
     mosaic_metadata,
     search_id_param,
 )
-from tiler.errors import BadRequest, add_exception_handlers
+from tiler.errors import BadRequest, add_exception_handlers, error_response
 from tiler.factories import item_factory, mosaic_factory, tile_matrix_sets
 from tiler.searchparams import count_vertices, parse_datetime, parse_filter, parse_sortby
 from tiler.settings import TilerSettings
@@ -102,7 +106,7 @@ def _register_search_route(router: APIRouter) -> None:
         ):
             raise BadRequest(f"intersects has more than {limits.max_polygon_vertices} vertices")
         if search.get("filter") is not None:
-            search["filter"] = parse_filter(search["filter"], "cql2-json")
+            search["filter"] = parse_filter(search["filter"], "cql2-json", limits.filter_limits)
         text_sort = ",".join(
             ("-" if s["direction"] == "desc" else "") + s["field"]
             for s in search.get("sortby") or []
@@ -176,10 +180,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = open_pool(database.reader_url, settings.pool_min_size, settings.pool_max_size)
-        app.state.dbpool = pool  # titiler-pgstac's search list route reads it from here
+        pool = open_pool(
+            database.reader_url,
+            settings.pool_min_size,
+            settings.pool_max_size,
+            settings.statement_timeout_ms,
+        )
         app.state.kappacat = AppState(
-            settings, Catalog(pool, settings.lookup_cache_ttl), roots, supported
+            settings,
+            Catalog(pool, settings.lookup_cache_ttl, settings.max_registered_searches),
+            roots,
+            supported,
         )
         try:
             yield
@@ -214,10 +225,10 @@ def create_app(
         ),
     ):
         app.include_router(factory.router, prefix=prefix, tags=[tag], dependencies=limits)
-    add_search_list_route(app, prefix="/searches", tags=["Registered searches"])
 
     router = APIRouter()
     _register_search_route(router)
+    searches.register(router)
     queries.register(router)
     viewer.register(router)
     _service_routes(router)
@@ -226,13 +237,21 @@ def create_app(
     app.mount("/static", StaticFiles(directory=viewer.STATIC_DIR), name="static")
     add_docs_page(app, viewer.VENDOR_DIR, "/static/vendor", "/api.html")
 
+    add_middleware(app, settings)
+    return app
+
+
+def add_middleware(app: FastAPI, settings: TilerSettings) -> None:
+    """The middleware stack, innermost first: cache headers, request limits, security
+    headers, the root path, CORS (any listed origin may read; the tiler has no writes)."""
+    policies = {"/viewer": viewer.content_security_policy(settings), "/api.html": SWAGGER_UI_POLICY}
     app.add_middleware(CacheHeadersMiddleware)
+    app.add_middleware(SizeLimitMiddleware, limits=settings, respond=error_response)
+    app.add_middleware(SecurityHeadersMiddleware, policies=policies)
     app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
-        allow_headers=["*"],
+        ReadWriteCorsMiddleware,
+        read_origins=settings.cors_origins,
+        read_headers=["If-None-Match"],
         expose_headers=["ETag"],
     )
-    return app

@@ -18,11 +18,18 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from titiler.pgstac.model import Search
 
-from tiler.errors import BadRequest, DatabaseUnavailable, NotFound
+from tiler.errors import (
+    BadRequest,
+    DatabaseUnavailable,
+    NotFound,
+    StatementTimeout,
+    TooManySearches,
+)
 
 T = TypeVar("T")
 
@@ -77,13 +84,17 @@ class CatalogItem:
     etag: str
 
 
-def open_pool(url: str, min_size: int, max_size: int) -> ConnectionPool:
-    """A psycopg pool on the catalogue with pgstac's search path; fails fast if unreachable."""
+def open_pool(
+    url: str, min_size: int, max_size: int, statement_timeout_ms: int = 10_000
+) -> ConnectionPool:
+    """A psycopg pool on the catalogue with pgstac's search path and a statement timeout;
+    fails fast if unreachable."""
+    options = f"{POOL_OPTIONS} -c statement_timeout={statement_timeout_ms}"
     pool = ConnectionPool(
         conninfo=url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"options": POOL_OPTIONS, "autocommit": True},
+        kwargs={"options": options, "autocommit": True},
         open=True,
         name="kappacat-tiler",
     )
@@ -102,8 +113,11 @@ class Catalog:
     worker thread a database query needs whenever the answer is known.
     """
 
-    def __init__(self, pool: ConnectionPool, ttl: float) -> None:
+    def __init__(self, pool: ConnectionPool, ttl: float, max_searches: int = 10_000) -> None:
         self.pool = pool
+        self.max_searches = max_searches
+        self.search_keep_s = max(2 * ttl, 60.0)
+        """A search used this recently is never recycled (its hash may be in a cache)."""
         self._collections = _Memo(ttl, 64)
         self._items = _Memo(ttl, 10_000)
         self._searches = _Memo(ttl, 1_000)
@@ -119,6 +133,12 @@ class Catalog:
         except (pg_errors.DataError, pg_errors.RaiseException) as exc:
             raise BadRequest(
                 f"the catalogue refused the query: {exc.diag.message_primary}"
+            ) from exc
+        except pg_errors.QueryCanceled as exc:
+            raise StatementTimeout(
+                "the catalogue cancelled the query: it ran longer than the statement timeout "
+                "(KAPPACAT_TILER_STATEMENT_TIMEOUT_S); narrow the request (a smaller area, a "
+                "shorter time range, a simpler filter)"
             ) from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseUnavailable(f"the catalogue database is unavailable: {exc}") from exc
@@ -163,14 +183,27 @@ class Catalog:
         return found
 
     def register_search(self, search: dict[str, Any], metadata: dict[str, Any]) -> str:
-        """Register a search as a mosaic in pgstac (idempotent); returns its hash."""
+        """Register a search as a mosaic in pgstac (idempotent); returns its hash.
+
+        At most :attr:`max_searches` are kept: a new search beyond them takes the row of the
+        least recently used one, as long as that was not used in the last
+        :attr:`search_keep_s` seconds (:class:`TooManySearches` otherwise).
+        """
         key = _search_key(search, metadata)
+        search_json, metadata_json = json.dumps(search), json.dumps(metadata)
 
         def register() -> str:
-            with self._cursor() as cur:
+            with self._cursor() as cur, cur.connection.transaction():
+                cur.execute(
+                    "SELECT 1 FROM pgstac.searches"
+                    " WHERE hash = pgstac.search_hash(%s::jsonb, %s::jsonb)",
+                    (search_json, metadata_json),
+                )
+                if cur.fetchone() is None:
+                    self._make_room(cur, search_json, metadata_json)
                 cur.execute(
                     "SELECT hash FROM pgstac.search_query(%s::jsonb, _metadata => %s::jsonb)",
-                    (json.dumps(search), json.dumps(metadata)),
+                    (search_json, metadata_json),
                 )
                 row = cur.fetchone()
             if not row:
@@ -178,6 +211,29 @@ class Catalog:
             return str(row["hash"])
 
         return self._searches.get(key, register)
+
+    def _make_room(self, cur: psycopg.Cursor[dict[str, Any]], search: str, metadata: str) -> None:
+        """With the searches at their limit, recycle the least recently used row for a new one
+        (the read role may update the searches table, not delete from it)."""
+        cur.execute("SELECT count(*) AS n FROM pgstac.searches")
+        row = cur.fetchone()
+        if row is None or row["n"] < self.max_searches:
+            return
+        cur.execute(
+            "UPDATE pgstac.searches SET search = %s::jsonb, metadata = %s::jsonb,"
+            " lastused = now(), usecount = 0"
+            " WHERE hash = (SELECT hash FROM pgstac.searches"
+            "  WHERE lastused < now() - make_interval(secs => %s)"
+            "  ORDER BY lastused LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING hash",
+            (search, metadata, self.search_keep_s),
+        )
+        if cur.fetchone() is None:
+            raise TooManySearches(
+                f"{row['n']} searches are registered, the limit "
+                "(KAPPACAT_TILER_MAX_REGISTERED_SEARCHES), and every one was used in the last "
+                f"{self.search_keep_s:.0f} s; try again later"
+            )
 
     def search_info(self, search_id: str) -> Search:
         """A registered search; :class:`NotFound` if no search has this hash."""
@@ -192,6 +248,45 @@ class Catalog:
         if found is None:
             raise NotFound(f"search {search_id!r} not found")
         return found
+
+    def list_searches(
+        self, limit: int, offset: int, metadata: dict[str, str], order: list[tuple[str, bool]]
+    ) -> tuple[list[Search], int]:
+        """A page of the registered mosaic searches whose metadata has the given values, in
+        ``order`` ((``lastused``, ``usecount`` or a metadata property, descending)); and how
+        many match."""
+        where = [sql.SQL("metadata->>'type' = 'mosaic'")]
+        params: list[Any] = []
+        for key, value in metadata.items():
+            where.append(sql.SQL("metadata->>%s = %s"))
+            params += [key, value]
+        sorts = []
+        for name, descending in order:
+            column: sql.Composable = sql.SQL("metadata->>%s")
+            if name in ("lastused", "usecount"):
+                column = sql.Identifier(name)
+            else:
+                params.append(name)
+            sorts.append(sql.SQL("{} DESC" if descending else "{} ASC").format(column))
+        condition = sql.SQL(" AND ").join(where)
+        ordering = (
+            sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(sorts)) if sorts else sql.SQL("")
+        )
+        with self._cursor() as cur:
+            count_params = params[: 2 * len(metadata)]
+            cur.execute(
+                sql.SQL("SELECT count(*) AS n FROM pgstac.searches WHERE {}").format(condition),
+                count_params,
+            )
+            matched = int((cur.fetchone() or {"n": 0})["n"])
+            cur.execute(
+                sql.SQL("SELECT * FROM pgstac.searches WHERE {}{} LIMIT %s OFFSET %s").format(
+                    condition, ordering
+                ),
+                [*params, limit, offset],
+            )
+            rows = [Search.model_validate(r) for r in cur.fetchall()]
+        return rows, matched
 
     def cached_collection(self, collection_id: str) -> dict[str, Any] | None:
         """The collection if it is remembered (no database)."""

@@ -71,7 +71,34 @@ async def check_limits(request: Request) -> None:
     fmt = path.get("format")
     if fmt is not None and fmt not in TILE_FORMATS:
         raise BadRequest(f"tile format {fmt!r} is not offered; use {' or '.join(TILE_FORMATS)}")
-    _check_tile_index(app_state(request).tms, path)
+    supported = app_state(request).tms
+    _check_tile_index(supported, path)
+    _check_zoom_ranges(supported, path.get("tileMatrixSetId"), query.getlist("zooms"), query)
+
+
+def _check_zoom_ranges(
+    supported: TileMatrixSets, tms_id: str | None, zooms: list[str], query: Any
+) -> None:
+    """Refuse ``minzoom``/``maxzoom`` (tilesets, TileJSON) and WMTS ``zooms`` outside the zoom
+    levels of their grid: a tileset listing zoom 1 000 took 10 s of CPU, one of 5 000 a 500."""
+    ranges: list[tuple[str, int | None, int | None]] = []
+    if tms_id in supported.tilematrixsets:
+        ranges.append((str(tms_id), _int(query.get("minzoom")), _int(query.get("maxzoom"))))
+    for entry in zooms:  # WMTS: "WebMercatorQuad::0,18" or "*::0,18"
+        name, _, levels = entry.partition("::")
+        first, _, last = levels.partition(",")
+        grids = supported.list() if name == "*" else [name]
+        ranges += [(g, _int(first), _int(last)) for g in grids if g in supported.tilematrixsets]
+    for grid, low, high in ranges:
+        tms = supported.get(grid)
+        for bound, zoom in (("minzoom", low), ("maxzoom", high)):
+            if zoom is not None and not tms.minzoom <= zoom <= tms.maxzoom:
+                raise BadRequest(
+                    f"{bound} {zoom} is outside the zoom levels of {grid} "
+                    f"({tms.minzoom}-{tms.maxzoom})"
+                )
+        if low is not None and high is not None and low > high:
+            raise BadRequest(f"minzoom {low} is above maxzoom {high}")
 
 
 def _check_tile_index(supported: TileMatrixSets, path: dict[str, Any]) -> None:
@@ -230,7 +257,9 @@ async def collection_search_id(
     catalog = state.catalog
     collection = await _collection(catalog, collection_id)
     request.state.kappacat_render = default_render(collection)
-    search = query.to_search(collection_id, state.settings.max_date_range_days)
+    search = query.to_search(
+        collection_id, state.settings.max_date_range_days, limits=state.settings.filter_limits
+    )
     metadata = mosaic_metadata(collection, search.get("bbox"))
     found = catalog.cached_search(search, metadata)
     if found is None:

@@ -51,6 +51,16 @@ class DatabaseUnavailable(TilerError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
+class StatementTimeout(DatabaseUnavailable):
+    """The database cancelled a query that ran past the statement timeout."""
+
+
+class TooManySearches(TilerError):
+    """The registered searches are at their limit and none is old enough to recycle."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 class NotModified(TilerError):
     """The client's cached copy is current: answered with 304 and the same cache headers."""
 
@@ -72,6 +82,11 @@ STATUS_CODES: dict[type[Exception], int] = {
     TilerError: status.HTTP_500_INTERNAL_SERVER_ERROR,
 }
 """Exception class to HTTP status; the most specific class of an exception wins."""
+
+
+def error_response(status_code: int, code: str, description: str) -> Response:
+    """The tiler's JSON error answer (``code`` is for logs; the body is ``{"detail": ...}``)."""
+    return JSONResponse({"detail": description}, status_code=status_code)
 
 
 def _status_for(exc: Exception) -> int:

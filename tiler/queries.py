@@ -122,7 +122,8 @@ def _find_items(
     state: AppState, collection_id: str, query: SearchQuery, geometry: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], bool]:
     state.catalog.collection(collection_id)
-    search = query.to_search(collection_id, state.settings.max_date_range_days, True)
+    limits = state.settings
+    search = query.to_search(collection_id, limits.max_date_range_days, True, limits.filter_limits)
     search.pop("bbox", None)
     search["intersects"] = geometry
     search["fields"] = ITEM_FIELDS

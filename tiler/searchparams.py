@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query
 
-from kappacat.cql2 import cql2_json
+from kappacat.cql2 import DEFAULT_LIMITS, FilterLimits, FilterTooComplex, cql2_json
 from tiler.errors import BadRequest
 
 SORTABLE = {"datetime", "id", "eo:cloud_cover"} | {
@@ -85,12 +85,16 @@ def parse_bbox(text: str | None) -> list[float] | None:
     return values
 
 
-def parse_filter(text: str | dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
-    """A CQL2 filter (text or JSON) as CQL2 JSON."""
+def parse_filter(
+    text: str | dict[str, Any] | None, lang: str, limits: FilterLimits = DEFAULT_LIMITS
+) -> dict[str, Any] | None:
+    """A CQL2 filter (text or JSON) as CQL2 JSON, refused if over the ``limits``."""
     if text is None or text == "":
         return None
     try:
-        result = cql2_json(text, lang)
+        result = cql2_json(text, lang, limits)
+    except FilterTooComplex as exc:
+        raise BadRequest(str(exc)) from exc
     except Exception as exc:  # cql2 raises bare Exception for parse errors
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise BadRequest(f"filter is not valid {lang}: {message}") from exc
@@ -166,7 +170,11 @@ class SearchQuery:
     ] = None
 
     def to_search(
-        self, collection_id: str, max_days: int, datetime_required: bool = False
+        self,
+        collection_id: str,
+        max_days: int,
+        datetime_required: bool = False,
+        limits: FilterLimits = DEFAULT_LIMITS,
     ) -> dict[str, Any]:
         """The pgstac search body for one collection."""
         search: dict[str, Any] = {
@@ -178,7 +186,7 @@ class SearchQuery:
             search["datetime"] = when
         if (bbox := parse_bbox(self.bbox)) is not None:
             search["bbox"] = bbox
-        if (cql := parse_filter(self.filter, self.filter_lang)) is not None:
+        if (cql := parse_filter(self.filter, self.filter_lang, limits)) is not None:
             search["filter"] = cql
             search["filter-lang"] = "cql2-json"
         return search

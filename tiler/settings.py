@@ -8,9 +8,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kappacat.settings import split_comma_separated
+from kappacat.web import RequestLimits
 
 
-class TilerSettings(BaseSettings):
+class TilerSettings(BaseSettings, RequestLimits):
     """The tile server: where masks may be read from, links, limits, caching, proxy."""
 
     model_config = SettingsConfigDict(
@@ -69,6 +70,10 @@ class TilerSettings(BaseSettings):
     """Database connections kept open."""
     pool_max_size: int = Field(10, ge=1)
     """Most database connections at once."""
+    max_registered_searches: int = Field(10_000, ge=10)
+    """Most searches kept registered in pgstac (every distinct mosaic query registers one): a
+    new one beyond them takes the place of the least recently used, unless all were used in
+    the last two lookup-cache periods (then 503)."""
 
     @field_validator("storage_roots", "cors_origins", "tile_matrix_sets", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from kappacat.legend import LEGEND
 from tiler.dependencies import app_state
 from tiler.errors import TilerError
 from tiler.searchparams import NEWEST_FIRST
+from tiler.settings import TilerSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
@@ -24,6 +26,29 @@ class WebAssetsMissing(TilerError):
     """MapLibre GL JS was not copied into the package (the web build step was not run)."""
 
     status_code = 503
+
+
+def content_security_policy(settings: TilerSettings) -> str:
+    """The web map's ``Content-Security-Policy``: its own files and tiles, the basemap's
+    server if one is configured, and the blob: workers MapLibre GL JS starts."""
+    basemap = ""
+    if settings.basemap_url:
+        parts = urlsplit(settings.basemap_url)
+        basemap = f" {parts.scheme}://{parts.netloc}"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' data: blob:{basemap}",
+            f"connect-src 'self'{basemap}",
+            "worker-src blob:",
+            "child-src blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+        ]
+    )
 
 
 def missing_vendor_files() -> list[str]:

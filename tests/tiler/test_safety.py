@@ -106,6 +106,16 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/99999999999999999999/0/0.png", None, 404),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/a/b/c.png", None, 422),
     ("GET", f"/collections/{COLLECTION}/items/ITEM/tiles/WebMercatorQuad/14/0/0.png", None, 404),
+    # zoom ranges of tilesets, TileJSON and WMTS within the grid (zoom 5 000 cost 7 s, then 500)
+    ("GET", f"{MOSAIC}/tiles/WebMercatorQuad?maxzoom=5000", None, 400),
+    ("GET", f"/collections/{COLLECTION}/items/ITEM/tiles/WebMercatorQuad?maxzoom=1000", None, 400),
+    ("GET", f"{MOSAIC}/WebMercatorQuad/tilejson.json?minzoom=25", None, 400),
+    ("GET", f"{MOSAIC}/tiles/WebMercatorQuad?minzoom=10&maxzoom=5", None, 400),
+    ("GET", f"{MOSAIC}/WMTSCapabilities.xml?zooms=WebMercatorQuad::0,2000", None, 400),
+    ("GET", f"{MOSAIC}/WMTSCapabilities.xml?zooms=*::0,30", None, 400),
+    # the list of registered searches
+    ("GET", "/searches/?offset=99999999999999999999", None, 422),
+    ("GET", "/searches/list?offset=-1", None, 422),
     # formats and sizes
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.jpg", None, 400),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.tif", None, 400),
@@ -175,6 +185,13 @@ def test_mistakes_get_a_4xx_with_a_json_body(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"]
+
+
+def test_the_search_list_takes_any_metadata_filter_text(client: TestClient):
+    for query in ("%ZZ=1", "name=100%25", "sortby=-usecount,name", "name=x'%3B--"):
+        response = client.get(f"/searches/?{query}")
+        assert response.status_code == 200, (query, response.text)
+        assert response.headers["content-type"] == "application/json"
 
 
 def test_a_mosaic_tile_without_items_is_empty_not_an_error(client: TestClient):

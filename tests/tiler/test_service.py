@@ -60,3 +60,60 @@ def test_links_follow_the_root_path(tiler_data: TilerData):
         )
         assert client.get("/static/viewer.js").status_code == 200
         assert client.get("/maps/masks/static/viewer.js").status_code == 200
+
+
+def test_security_headers_on_every_answer_and_a_policy_on_each_page(client: TestClient):
+    for path in ("/", "/legend", "/collections/nope/WMTSCapabilities.xml", "/static/viewer.js"):
+        assert client.get(path).headers["x-content-type-options"] == "nosniff", path
+        assert "content-security-policy" not in client.get(path).headers
+    viewer = client.get("/viewer").headers["content-security-policy"]
+    assert "script-src 'self'" in viewer and "unsafe-inline" not in viewer
+    assert "worker-src blob:" in viewer  # MapLibre's workers (the browser test loads the map)
+    docs = client.get("/api.html").headers["content-security-policy"]
+    assert "default-src 'self'" in docs
+
+
+def test_the_web_map_may_load_a_configured_basemap(tiler_data: TilerData):
+    settings = tiler_settings(tiler_data, basemap_url="https://tiles.example.org/{z}/{x}/{y}.png")
+    with TestClient(create_app(settings, tiler_data.database)) as client:
+        policy = client.get("/viewer").headers["content-security-policy"]
+    assert "connect-src 'self' https://tiles.example.org" in policy
+    assert "img-src 'self' data: blob: https://tiles.example.org" in policy
+
+
+def test_any_origin_may_read_the_tiles(client: TestClient):
+    origin = {"Origin": "https://map.example.org"}
+    assert client.get("/legend", headers=origin).headers["access-control-allow-origin"] == "*"
+    ask = {**origin, "Access-Control-Request-Method": "POST"}
+    post = client.options(f"/collections/{COLLECTION}/statistics", headers=ask)
+    assert post.status_code == 200
+    assert "If-None-Match" in post.headers["access-control-allow-headers"]
+    for method, headers in (("DELETE", ""), ("POST", "authorization")):
+        refused = client.options(
+            "/legend", headers={**ask, "Access-Control-Request-Method": method,
+                                "Access-Control-Request-Headers": headers}
+        )  # fmt: skip
+        assert refused.status_code == 400, (method, headers)
+
+
+def test_limits_and_timeouts_are_answered_in_json(tiler_data: TilerData):
+    settings = tiler_settings(tiler_data, max_body_bytes=2048, max_query_string_bytes=512)
+    with TestClient(create_app(settings, tiler_data.database)) as client:
+        ring = [[10 + i / 1000, 47.8] for i in range(200)] + [[10, 47.8]]
+        big = client.post(
+            f"/collections/{COLLECTION}/statistics",
+            params={"datetime": "2023-06-01"},
+            json={"type": "Polygon", "coordinates": [ring]},
+        )
+        assert big.status_code == 413
+        assert "KAPPACAT_TILER_MAX_BODY_BYTES" in big.json()["detail"]
+        long = client.get("/legend", params={"x": "y" * 600})
+        assert long.status_code == 414
+        assert "KAPPACAT_TILER_MAX_QUERY_STRING_BYTES" in long.json()["detail"]
+    settings = tiler_settings(tiler_data, statement_timeout_s=0.001, lookup_cache_ttl=0)
+    with TestClient(create_app(settings, tiler_data.database)) as client:
+        slow = client.get(
+            f"/collections/{COLLECTION}/point/10.37,47.82", params={"datetime": "2023-06-01"}
+        )
+        assert slow.status_code == 503
+        assert "KAPPACAT_TILER_STATEMENT_TIMEOUT_S" in slow.json()["detail"]
