@@ -33,7 +33,7 @@ from tiler.dependencies import (
     mosaic_metadata,
     search_id_param,
 )
-from tiler.errors import BadRequest, add_exception_handlers, error_response
+from tiler.errors import SKIPPED_HEADER, BadRequest, add_exception_handlers, error_response
 from tiler.factories import item_factory, mosaic_factory, tile_matrix_sets
 from tiler.searchparams import count_vertices, parse_datetime, parse_filter, parse_sortby
 from tiler.settings import TilerSettings
@@ -253,5 +253,5 @@ def add_middleware(app: FastAPI, settings: TilerSettings) -> None:
         ReadWriteCorsMiddleware,
         read_origins=settings.cors_origins,
         read_headers=["If-None-Match"],
-        expose_headers=["ETag"],
+        expose_headers=["ETag", SKIPPED_HEADER],
     )

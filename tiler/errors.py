@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Any, cast
+from urllib.parse import quote
 
 import psycopg
 from fastapi import FastAPI, status
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import PoolTimeout
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from rio_tiler.errors import PointOutsideBounds
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -43,6 +44,45 @@ class AssetNotAllowed(TilerError):
     """An item's asset lies outside the storage roots the tiler may read."""
 
     status_code = status.HTTP_403_FORBIDDEN
+
+
+class MaskMissing(NotFound):
+    """An item's mask file is not where its href says, though the href is under the roots."""
+
+
+class MaskUnreadable(TilerError):
+    """An item's mask file exists but cannot be read as a raster (a fault of our storage)."""
+
+
+BROKEN_ITEM_ERRORS: tuple[type[Exception], ...] = (AssetNotAllowed, MaskMissing, MaskUnreadable)
+"""What one broken item raises: mosaics and queries skip that item and say so."""
+
+SKIPPED_HEADER = "KappaCat-Skipped-Items"
+"""Header of a tile or query answer that left out broken items: ``collection/id`` of each
+(percent-encoded), comma separated; the JSON answers of queries also give the reasons."""
+
+
+class SkippedItem(BaseModel):
+    """An item left out of a mosaic tile or a query answer because its mask cannot be read."""
+
+    id: str
+    collection: str
+    reason: str = Field(description="why the item's mask could not be read")
+
+    @classmethod
+    def of(cls, item: dict[str, Any], error: Exception) -> SkippedItem:
+        """The record of ``item`` left out because of ``error`` (logged as a warning)."""
+        logger.warning("left out of the answer: %s", error)
+        collection, item_id = str(item.get("collection")), str(item.get("id"))
+        return cls(id=item_id, collection=collection, reason=str(error))
+
+
+def skipped_header(items: list[SkippedItem]) -> dict[str, str]:
+    """The :data:`SKIPPED_HEADER` of an answer (empty when nothing was left out)."""
+    if not items:
+        return {}
+    labels = [f"{quote(i.collection, safe='')}/{quote(i.id, safe='')}" for i in items]
+    return {SKIPPED_HEADER: ", ".join(dict.fromkeys(labels))}
 
 
 class DatabaseUnavailable(TilerError):

@@ -23,10 +23,12 @@ from morecantile import TileMatrixSet
 from morecantile import tms as default_tms
 from morecantile.defaults import TileMatrixSets
 from pydantic import Field
+from rio_tiler.errors import EmptyMosaicError
 from rio_tiler.models import ImageData
 from rio_tiler.mosaic.methods.defaults import FirstMethod
 from rio_tiler.utils import CRS_to_uri
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 from titiler.core.factory import BaseFactory, TilerFactory, img_endpoint_params
 from titiler.core.resources.enums import ImageType
@@ -38,6 +40,7 @@ from titiler.pgstac.factory import MosaicTilerFactory
 
 from tiler import dependencies as deps
 from tiler import options as opts
+from tiler.errors import SkippedItem, skipped_header
 from tiler.imaging import render_tile
 from tiler.options import GDAL_ENV, BackendParams, MosaicSearchOptions, ReaderParams, provider
 from tiler.readers import MaskMosaicBackend, MaskReader
@@ -204,6 +207,7 @@ class MaskMosaicFactory(MosaicTilerFactory):
 
         @_tile_routes(self)
         async def tile(
+            request: Request,
             z: TileIndex,
             x: TileIndex,
             y: TileIndex,
@@ -216,8 +220,11 @@ class MaskMosaicFactory(MosaicTilerFactory):
             search: MosaicSearchOptions = Depends(self.assets_accessor_dependency),
             colormap: Any = Depends(self.colormap_dependency),
         ) -> Response:
-            """A mosaic tile: the first item with data on top, in the legend colours."""
+            """A mosaic tile: the first item with data on top, in the legend colours. Items
+            whose mask cannot be read are left out and named in the KappaCat-Skipped-Items
+            header."""
             tms = grids.get(tileMatrixSetId)
+            skipped: list[SkippedItem] = []
 
             def read() -> ImageData:
                 with MaskMosaicBackend(
@@ -227,17 +234,29 @@ class MaskMosaicFactory(MosaicTilerFactory):
                     reader_options=reader.as_dict(),
                     **backend.as_dict(),
                 ) as mosaic:
-                    image, _ = mosaic.tile(
-                        x,
-                        y,
-                        z,
-                        tilesize=tilesize,
-                        search_options=search.as_dict(),
-                        pixel_selection=FirstMethod(),
-                    )
+                    try:
+                        image, _ = mosaic.tile(
+                            x,
+                            y,
+                            z,
+                            tilesize=tilesize,
+                            search_options=search.as_dict(),
+                            pixel_selection=FirstMethod(),
+                        )
+                    finally:
+                        skipped.extend(mosaic.skipped)
                 return image
 
-            return await draw_tile(read, tms, format, colormap)
+            try:
+                response = await draw_tile(read, tms, format, colormap)
+            except EmptyMosaicError:
+                if not skipped:
+                    raise
+                response = Response(status_code=204)  # nothing left to draw
+            if skipped:
+                response.headers.update(skipped_header(skipped))
+                request.state.cache_headers = {"Cache-Control": "no-store"}  # degraded
+            return response
 
 
 def item_factory(supported: TileMatrixSets) -> ItemTilerFactory:

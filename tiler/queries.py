@@ -16,12 +16,13 @@ from rasterio.io import DatasetReader
 from rasterio.warp import transform, transform_geom
 from rasterio.windows import Window
 from starlette.requests import Request
+from starlette.responses import Response
 
 from kappacat.legend import LEGEND, LEGEND_BY_VALUE
 from tiler.dependencies import AppState, app_state, check_limits
-from tiler.errors import BadRequest
+from tiler.errors import BROKEN_ITEM_ERRORS, BadRequest, SkippedItem, skipped_header
 from tiler.options import GDAL_ENV
-from tiler.rasters import DATASETS, read_pixel
+from tiler.rasters import borrow_mask, read_pixel
 from tiler.searchparams import SearchQuery, count_vertices
 
 ITEM_FIELDS = {
@@ -80,6 +81,9 @@ class PointAnswer(BaseModel):
     coordinates: tuple[float, float]
     items: list[PointValue]
     truncated: bool = Field(description="more items matched than the limit; narrow the range")
+    skipped: list[SkippedItem] = Field(
+        default_factory=list, description="items left out because their mask cannot be read"
+    )
 
 
 class ClassShare(BaseModel):
@@ -109,6 +113,9 @@ class StatisticsAnswer(BaseModel):
 
     items: list[ItemStatistics]
     truncated: bool
+    skipped: list[SkippedItem] = Field(
+        default_factory=list, description="items left out because their mask cannot be read"
+    )
 
 
 def _item_link(state: AppState, item: dict[str, Any]) -> Link:
@@ -130,16 +137,21 @@ def _find_items(
     return state.catalog.search_items(search, state.settings.max_query_items)
 
 
-def _class_at(path: str, lon: float, lat: float) -> int:
-    with DATASETS.borrow(path) as src:
+def _item_name(item: dict[str, Any]) -> str:
+    return f"item {item.get('collection')}/{item.get('id')}"
+
+
+def _class_at(state: AppState, item: dict[str, Any], lon: float, lat: float) -> int:
+    """The class of ``item``'s mask at lon/lat (no data outside the raster)."""
+    with borrow_mask(state.roots.mask_href(item), _item_name(item)) as src:
         xs, ys = transform("EPSG:4326", src.crs, [lon], [lat])
         return read_pixel(src, xs[0], ys[0])
 
 
-def _class_counts(path: str, geometry: dict[str, Any], max_pixels: int) -> np.ndarray:
+def _class_counts(state: AppState, item: dict[str, Any], geometry: dict[str, Any]) -> np.ndarray:
     """Pixels of each legend value inside ``geometry`` (outside the raster counts as no data)."""
-    with DATASETS.borrow(path) as src:
-        return _count_classes(src, geometry, max_pixels)
+    with borrow_mask(state.roots.mask_href(item), _item_name(item)) as src:
+        return _count_classes(src, geometry, state.settings.max_aoi_pixels)
 
 
 def _count_classes(src: DatasetReader, geometry: dict[str, Any], max_pixels: int) -> np.ndarray:
@@ -205,19 +217,25 @@ def register(router: APIRouter) -> None:
     )
     def point(
         request: Request,
+        response: Response,
         collection_id: Annotated[str, Path(description="Mask collection id")],
         lon: Annotated[float, Path(ge=-180, le=180)],
         lat: Annotated[float, Path(ge=-90, le=90)],
         query: SearchQuery = Depends(),
     ) -> PointAnswer:
-        """The class at lon/lat in every item of the date range, in the mosaic's order."""
+        """The class at lon/lat in every item of the date range, in the mosaic's order; items
+        whose mask cannot be read are listed under ``skipped``."""
         state = app_state(request)
         geometry = {"type": "Point", "coordinates": [lon, lat]}
         items, truncated = _find_items(state, collection_id, query, geometry)
-        values = []
+        values, skipped = [], []
         with rasterio.Env(**GDAL_ENV):
             for item in items:
-                value = _class_at(state.roots.mask_href(item), lon, lat)
+                try:
+                    value = _class_at(state, item, lon, lat)
+                except BROKEN_ITEM_ERRORS as exc:
+                    skipped.append(SkippedItem.of(item, exc))
+                    continue
                 cls = LEGEND_BY_VALUE.get(value, LEGEND[0])
                 props = item.get("properties") or {}
                 values.append(
@@ -235,7 +253,10 @@ def register(router: APIRouter) -> None:
                         }
                     )
                 )
-        return PointAnswer(coordinates=(lon, lat), items=values, truncated=truncated)
+        response.headers.update(skipped_header(skipped))
+        return PointAnswer(
+            coordinates=(lon, lat), items=values, truncated=truncated, skipped=skipped
+        )
 
     @router.post(
         "/collections/{collection_id}/statistics",
@@ -246,6 +267,7 @@ def register(router: APIRouter) -> None:
     )
     def statistics(
         request: Request,
+        response: Response,
         collection_id: Annotated[str, Path(description="Mask collection id")],
         aoi: Annotated[
             Feature[Polygon | MultiPolygon, Any] | Polygon | MultiPolygon,
@@ -265,12 +287,14 @@ def register(router: APIRouter) -> None:
                 f"the AOI has {vertices} vertices, more than {state.settings.max_polygon_vertices}"
             )
         items, truncated = _find_items(state, collection_id, query, geometry)
-        answers = []
+        answers, skipped = [], []
         with rasterio.Env(**GDAL_ENV):
             for item in items:
-                counts = _class_counts(
-                    state.roots.mask_href(item), geometry, state.settings.max_aoi_pixels
-                )
+                try:
+                    counts = _class_counts(state, item, geometry)
+                except BROKEN_ITEM_ERRORS as exc:
+                    skipped.append(SkippedItem.of(item, exc))
+                    continue
                 total = int(counts.sum())
                 props = item.get("properties") or {}
                 shares = [
@@ -298,4 +322,5 @@ def register(router: APIRouter) -> None:
                         }
                     )
                 )
-        return StatisticsAnswer(items=answers, truncated=truncated)
+        response.headers.update(skipped_header(skipped))
+        return StatisticsAnswer(items=answers, truncated=truncated, skipped=skipped)

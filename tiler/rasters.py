@@ -23,10 +23,13 @@ from morecantile import Tile, TileMatrixSet
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
+
+from tiler.errors import MaskMissing, MaskUnreadable
 
 MAX_IDLE = 64
 """Open datasets (overviews count apart) a process keeps for reuse when no request reads them."""
@@ -109,6 +112,30 @@ class DatasetPool:
 
 DATASETS = DatasetPool()
 """The process's pool of open mask datasets."""
+
+
+def _missing(path: str, error: RasterioIOError) -> bool:
+    """Whether GDAL failed to open ``path`` because there is no file (rather than a bad one)."""
+    if "://" not in path:
+        return not os.path.exists(path)
+    text = str(error)
+    return any(sign in text for sign in ("404", "does not exist", "No such file"))
+
+
+@contextmanager
+def borrow_mask(path: str, what: str, version: str | None = None) -> Iterator[DatasetReader]:
+    """:meth:`DatasetPool.borrow` for the mask of ``what`` (an item): a missing file raises
+    :class:`~tiler.errors.MaskMissing`, one GDAL cannot open or read
+    :class:`~tiler.errors.MaskUnreadable`."""
+    try:
+        with DATASETS.borrow(path, version) as dataset:
+            yield dataset
+    except RasterioIOError as exc:
+        if _missing(path, exc):
+            raise MaskMissing(f"{what}: its mask file {path!r} is missing") from exc
+        raise MaskUnreadable(f"{what}: its mask file {path!r} cannot be read: {exc}") from exc
+    except RasterioError as exc:
+        raise MaskUnreadable(f"{what}: reading its mask {path!r} failed: {exc}") from exc
 
 
 def overview_level(dataset: DatasetReader, resolution: float) -> int | None:

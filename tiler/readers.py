@@ -8,14 +8,16 @@ import attr
 import numpy as np
 from geojson_pydantic.geometries import Geometry
 from morecantile import Tile
-from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.errors import EmptyMosaicError, NoAssetFoundError, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
+from rio_tiler.mosaic.reader import mosaic_reader
 from titiler.pgstac.backend import PGSTACBackend
 from titiler.pgstac.model import Search
 
 from tiler.catalog import Catalog
-from tiler.rasters import DATASETS, NODATA, read_tile
+from tiler.errors import BROKEN_ITEM_ERRORS, SkippedItem
+from tiler.rasters import NODATA, borrow_mask, read_tile
 from tiler.storage import MASK_ASSET, StorageRoots
 
 
@@ -45,7 +47,8 @@ class MaskReader(Reader):
             self.item_id = str(item)
             self.input = self.roots.resolve(str(item), "asset")
         if self.dataset is None:
-            self.dataset = self._ctx_stack.enter_context(DATASETS.borrow(self.input, self.version))
+            mask = borrow_mask(self.input, f"item {self.item_id}", self.version)
+            self.dataset = self._ctx_stack.enter_context(mask)
         if self.colormap is None:
             self.colormap = {}  # the legend comes from the request's colormap dependency
         super().__attrs_post_init__()
@@ -112,12 +115,49 @@ class MaskMosaicBackend(PGSTACBackend):
         """The registered search behind this mosaic."""
         return self._catalog().search_info(self.input)
 
+    skipped: list[SkippedItem] = attr.ib(factory=list, init=False)
+
     def tile(  # type: ignore[override]
         self, x: int, y: int, z: int, search_options: dict[str, Any] | None = None, **kwargs: Any
     ) -> tuple[ImageData, list[str]]:
-        """The mosaic tile, its items read in this thread (their datasets stay open here)."""
-        kwargs["threads"] = 0
-        return super().tile(x, y, z, search_options=search_options, **kwargs)
+        """The mosaic tile, its items read one after the other in this thread (their datasets
+        stay open here). An item whose mask cannot be read is left out and listed in
+        :attr:`skipped`; the others are drawn."""
+        options = search_options or {}
+        items = self.assets_for_tile(x, y, z, **options)
+        if not items:
+            raise NoAssetFoundError(f"No assets found for tile {z}-{x}-{y}")
+        try:
+            drawn = self._draw(items, x, y, z, **kwargs)
+        except EmptyMosaicError:
+            if not self.skipped:
+                raise
+        else:
+            if not self.skipped:
+                return drawn
+        # pgstac stops listing items at the first one that covers the tile: behind a broken
+        # one there may be more, so ask for every item of the tile (up to the items limit)
+        everything = {**options, "exitwhenfull": False, "skipcovered": False}
+        try:
+            return self._draw(self.assets_for_tile(x, y, z, **everything), x, y, z, **kwargs)
+        finally:
+            self.skipped = list({(s.collection, s.id): s for s in self.skipped}.values())
+
+    def _draw(
+        self, items: list[Any], x: int, y: int, z: int, **kwargs: Any
+    ) -> tuple[ImageData, list[str]]:
+        reader: Any = self.reader
+
+        def read(item: dict[str, Any], x: int, y: int, z: int, **options: Any) -> ImageData:
+            try:
+                with reader(item, tms=self.tms, **self.reader_options) as mask:
+                    return mask.tile(x, y, z, **options)
+            except BROKEN_ITEM_ERRORS as exc:
+                self.skipped.append(SkippedItem.of(item, exc))
+                raise TileOutsideBounds(str(exc)) from exc  # an item to leave out
+
+        image, used = mosaic_reader(items, read, x, y, z, threads=0, **kwargs)
+        return image, [self.asset_name(item) for item in used]
 
     def get_assets(
         self,

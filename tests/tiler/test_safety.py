@@ -71,14 +71,31 @@ def test_items_whose_mask_is_outside_the_storage_roots_are_refused(
         assert "outside the storage roots" in response.json()["detail"]
 
 
-def test_mosaics_and_queries_over_items_outside_the_roots_are_refused(client: TestClient):
+def test_mosaics_and_queries_leave_out_items_outside_the_roots_and_name_them(
+    client: TestClient, tiler_data: TilerData
+):
+    outside = {f"{COLLECTION}/{tiler_data.item_id(n)}" for n in ("outside", "url", "traversal")}
+    june_and_july = "2023-06-01/2023-07-31"
+    june_tile = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": JUNE})
+    assert june_tile.status_code == 200
+    tile = client.get(
+        f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": june_and_july}
+    )
+    assert tile.status_code == 200, tile.text
+    assert tile.content == june_tile.content  # July's items are not drawn, June's are
+    assert set(tile.headers["KappaCat-Skipped-Items"].split(", ")) == outside
     for response in (
-        client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": JULY}),
-        client.get(f"{MOSAIC}/point/{LON},{LAT}", params={"datetime": JULY}),
-        client.post(f"{MOSAIC}/statistics", params={"datetime": JULY}, json=square()),
+        client.get(f"{MOSAIC}/point/{LON},{LAT}", params={"datetime": june_and_july}),
+        client.post(f"{MOSAIC}/statistics", params={"datetime": june_and_july}, json=square()),
     ):
-        assert response.status_code == 403, response.text
-        assert "outside the storage roots" in response.json()["detail"]
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert {i["id"] for i in answer["items"]} == {tiler_data.item_id(n) for n in ("a", "b")}
+        assert {f"{COLLECTION}/{s['id']}" for s in answer["skipped"]} == outside
+        assert all("outside the storage roots" in s["reason"] for s in answer["skipped"])
+    only_july = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": JULY})
+    assert only_july.status_code == 204
+    assert set(only_july.headers["KappaCat-Skipped-Items"].split(", ")) == outside
 
 
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int]] = [
