@@ -8,17 +8,17 @@ import typer
 def serve_api(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8081, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    workers: int = typer.Option(
+        2, min=1, help="Worker processes; a supervisor replaces any that dies."
+    ),
 ) -> None:
     """Serve the STAC API (stac-fastapi-pgstac) over the catalogue database."""
-    import uvicorn
-
     from catalog_api.settings import ApiSettings
+    from kappacat.web import serve_supervised
 
     settings = ApiSettings()
-    uvicorn.run(
+    serve_supervised(
         "catalog_api.app:create_app",
-        factory=True,
         host=host,
         port=port,
         workers=workers,

@@ -8,7 +8,8 @@
 - :class:`SecurityHeadersMiddleware`: ``X-Content-Type-Options: nosniff`` on every answer and a
   ``Content-Security-Policy`` on the HTML pages;
 - :class:`ReadWriteCorsMiddleware`: any listed origin may read, only the write origins may
-  send the methods and credentials the write routes need.
+  send the methods and credentials the write routes need;
+- :func:`serve_supervised`: uvicorn under its process supervisor, also with one worker.
 
 Every refusal is answered by the app's own error shape (``respond``).
 """
@@ -249,3 +250,18 @@ class ReadWriteCorsMiddleware:
                 await self.write(scope, receive, send)
                 return
         await self.read(scope, receive, send)
+
+
+def serve_supervised(factory: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+    """Serve the app that ``factory`` (``module:function``) builds with uvicorn's multiprocess
+    supervisor, whatever the number of workers.
+
+    The supervisor replaces a worker that dies (a crash, the OOM killer) or stops answering its
+    health ping, so a process lost to a request no guard caught costs that process's requests,
+    not the service. uvicorn alone runs one worker without a supervisor.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -129,3 +129,9 @@ def test_the_command_starts_without_loading_the_engines() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_long_running_services_restart_after_a_crash(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("db", "redis", "rabbitmq", "s3", "api", "tiler", "worker"):
+        assert services[name].get("restart") == "unless-stopped", name

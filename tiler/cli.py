@@ -8,17 +8,17 @@ import typer
 def serve_tiler(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8082, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    workers: int = typer.Option(
+        2, min=1, help="Worker processes; a supervisor replaces any that dies."
+    ),
 ) -> None:
     """Serve mask tiles, TileJSON, WMTS, point queries, AOI statistics and the web map."""
-    import uvicorn
-
+    from kappacat.web import serve_supervised
     from tiler.settings import TilerSettings
 
     settings = TilerSettings()
-    uvicorn.run(
+    serve_supervised(
         "tiler.app:create_app",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
