@@ -28,7 +28,6 @@ from stac_fastapi.api.models import (
     create_request_model,
 )
 from stac_fastapi.extensions import (
-    BulkTransactionExtension,
     CollectionSearchExtension,
     CollectionSearchFilterExtension,
     FieldsExtension,
@@ -53,13 +52,13 @@ from stac_fastapi.pgstac.db import get_connection as pgstac_connection
 from stac_fastapi.pgstac.extensions import FreeTextExtension
 from stac_fastapi.pgstac.extensions import QueryExtension as CollectionQueryExtension
 from stac_fastapi.pgstac.extensions.filter import FiltersClient
-from stac_fastapi.pgstac.transactions import BulkTransactionsClient
 from stac_fastapi.types.extension import ApiExtension
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.types import Scope
 
 from catalog_api.auth import KeyCheck, require_api_key
+from catalog_api.bulk import CatalogBulkTransactionExtension, CatalogBulkTransactionsClient
 from catalog_api.client import CatalogClient
 from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
@@ -190,7 +189,7 @@ def transaction_extensions(fastapi_settings: StacFastapiSettings) -> list[ApiExt
             settings=fastapi_settings,
             response_class=JSONResponse,
         ),
-        BulkTransactionExtension(client=BulkTransactionsClient()),
+        CatalogBulkTransactionExtension(client=CatalogBulkTransactionsClient()),
     ]
 
 

@@ -107,8 +107,9 @@ class CatalogClient(CoreCrudClient):
         **kwargs: Any,
     ) -> Collections:
         """Collection search, refusing a ``limit`` above the maximum and a malformed ``query``."""
-        if query:  # stac-fastapi reads it with ``unquote_plus``, hence quoted here
-            query = quote_plus(orjson.dumps(parse_query(query)).decode())
+        # stac-fastapi reads ``query`` with ``unquote_plus``, hence quoted; an empty one is no
+        # query (stac-fastapi fails on it)
+        query = quote_plus(orjson.dumps(parse_query(query)).decode()) if query else None
         return await super().all_collections(
             request, limit=self._limit(limit), query=query, **kwargs
         )

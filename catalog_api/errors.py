@@ -186,6 +186,8 @@ def translate_database_errors() -> Generator[None, None, None]:
         ) from exc
     except asyncpg.exceptions.NotNullViolationError as exc:
         raise BadRequest(f"a required value is missing: {exc}") from exc
+    except asyncpg.exceptions.CheckViolationError as exc:
+        raise BadRequest(f"the catalogue cannot store this: {exc}") from exc
     except (asyncpg.exceptions.RaiseError, asyncpg.exceptions.DataError) as exc:
         # pgstac RAISEs on input it cannot use (unknown operator, bad token, malformed
         # arguments); DataError is invalid text for a type (datetime, number).

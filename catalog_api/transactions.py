@@ -120,10 +120,25 @@ def _location(resource: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _required(value: Any, what: str) -> Any:
+def required(value: Any, what: str) -> Any:
+    """``value``, or a 400 saying the request needs ``what`` as its body."""
     if value is None:
         raise BadRequest(f"the request needs a body: {what}")
     return value
+
+
+def check_geometry(item: Any) -> None:
+    """Refuse a geometry collection inside another: PostGIS stores one but cannot write it
+    back as GeoJSON, so every later search over the item would fail."""
+    if isinstance(item, BaseModel):
+        item = item.model_dump(mode="json")
+    features = item.get("features") if item.get("type") == "FeatureCollection" else [item]
+    for feature in features or []:
+        geometry = (feature or {}).get("geometry") or {}
+        inner = geometry.get("geometries") if geometry.get("type") == "GeometryCollection" else []
+        if any((g or {}).get("type") == "GeometryCollection" for g in inner or []):
+            what = f"item {feature.get('id')!r}"
+            raise BadRequest(f"{what}: a GeometryCollection inside a GeometryCollection")
 
 
 def _patched(existing: dict[str, Any], patch: Any, what: str) -> dict[str, Any]:
@@ -163,7 +178,8 @@ class CatalogTransactionsClient(TransactionsClient):
 
     async def create_item(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Create an item: 201 with ``Location``; a feature collection: 201 without."""
-        _required(kwargs.get("item"), "an item or a feature collection of items")
+        check_geometry(required(kwargs.get("item"), "an item or a feature collection of items"))
+        await self.get_existing_collection(request, kwargs["collection_id"])
         async with write_transaction(request):
             try:
                 created = await super().create_item(*args, request=request, **kwargs)
@@ -178,7 +194,9 @@ class CatalogTransactionsClient(TransactionsClient):
     async def update_item(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Replace an item: 204, or 200 with the item when asked."""
         collection_id, item_id = kwargs["collection_id"], kwargs["item_id"]
-        body_id = _required(kwargs.get("item"), "the item").id
+        body = required(kwargs.get("item"), "the item")
+        check_geometry(body)
+        body_id = body.id
         if body_id != item_id:
             raise BadRequest(f"the item's id {body_id!r} differs from {item_id!r} in the URL")
         await self.get_existing_item(request, collection_id, item_id)
@@ -196,7 +214,7 @@ class CatalogTransactionsClient(TransactionsClient):
     ) -> Response:
         """Patch an item (JSON patch or merge patch): 204, or 200 with the item when asked.
         The result must be a valid item with the same id."""
-        _required(patch, "a JSON patch or a partial item")
+        required(patch, "a JSON patch or a partial item")
         what = f"item {item_id!r} of {collection_id!r}"
         async with request.app.state.get_connection(request, "r") as conn:
             existing = await conn.fetchval("SELECT get_item($1, $2)", item_id, collection_id)
@@ -204,6 +222,7 @@ class CatalogTransactionsClient(TransactionsClient):
             raise NotFoundError(f"Item {item_id} does not exist in collection {collection_id}.")
         item = _patched(existing, patch, what)
         _valid(PartialItem, item, what, item_id)
+        check_geometry(item)
         self._validate_item(request, cast(Any, item), collection_id, item_id)
         item["collection"] = collection_id
         async with write_transaction(request) as conn:
@@ -231,7 +250,7 @@ class CatalogTransactionsClient(TransactionsClient):
 
     async def update_collection(self, *args: Any, request: Request, **kwargs: Any) -> Response:
         """Replace a collection: 204, or 200 with it when asked."""
-        body_id = _required(kwargs.get("collection"), "the collection").id
+        body_id = required(kwargs.get("collection"), "the collection").id
         collection_id = kwargs["collection_id"]
         if body_id != collection_id:
             raise BadRequest(f"the collection's id {body_id!r} differs from {collection_id!r}")
@@ -244,7 +263,7 @@ class CatalogTransactionsClient(TransactionsClient):
     ) -> Response:
         """Patch a collection (JSON patch or merge patch): 204, or 200 with it when asked.
         The result must be a valid collection with the same id."""
-        _required(patch, "a JSON patch or a partial collection")
+        required(patch, "a JSON patch or a partial collection")
         what = f"collection {collection_id!r}"
         async with request.app.state.get_connection(request, "r") as conn:
             existing = await conn.fetchval("SELECT get_collection($1)", collection_id)
@@ -265,6 +284,13 @@ class CatalogTransactionsClient(TransactionsClient):
             with contextlib.suppress(NotFoundError):
                 await super().delete_collection(*args, request=request, **kwargs)
             return Response(status_code=NO_CONTENT)
+
+    async def get_existing_collection(self, request: Request, collection_id: str) -> None:
+        """Raise NotFoundError unless the collection exists (items go into one)."""
+        async with request.app.state.get_connection(request, "r") as conn:
+            found = await conn.fetchval("SELECT 1 FROM collections WHERE id = $1", collection_id)
+        if not found:
+            raise NotFoundError(f"Collection {collection_id} does not exist.")
 
     async def get_existing_item(self, request: Request, collection_id: str, item_id: str) -> None:
         """Raise NotFoundError unless the item exists (PUT must answer 404 for a new id)."""

@@ -209,3 +209,45 @@ def test_a_write_whose_answer_fails_leaves_nothing_behind(database: Any, monkeyp
         monkeypatch.undo()
         assert client.get(f"{url}/half").status_code == 404
         assert client.post(url, json=an_item(client, "half"), headers=KEY).status_code == 201
+
+
+def test_bulk_items_are_validated_one_by_one_and_documented(writer: TestClient):
+    good, bad = an_item(writer, "bulk-1"), {"type": "Feature", "id": "bulk-2"}
+    response = writer.post(
+        f"/collections/{L1C}/bulk_items",
+        json={"items": {"bulk-1": good, "bulk-2": bad}},
+        headers=KEY,
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["received"], answer["success"]) == (2, 1)
+    assert [e["id"] for e in answer["errors"]] == ["bulk-2"]
+    assert writer.get(f"/collections/{L1C}/items/bulk-1").status_code == 200
+    assert writer.get(f"/collections/{L1C}/items/bulk-2").status_code == 404
+    assert writer.post(f"/collections/{L1C}/bulk_items", headers=KEY).status_code == 400
+    operation = writer.get("/api").json()["paths"]["/collections/{collection_id}/bulk_items"]
+    assert [p["name"] for p in operation["post"]["parameters"]] == ["collection_id"]
+
+
+def test_a_geometry_postgis_cannot_write_back_is_refused(writer: TestClient):
+    """A GeometryCollection inside another was stored, then every search of its collection
+    failed with a 500 (PostGIS cannot write it as GeoJSON)."""
+    nested = {
+        "type": "GeometryCollection",
+        "geometries": [{"type": "GeometryCollection", "geometries": [
+            {"type": "Point", "coordinates": [10.0, 47.8]}]}],
+    }  # fmt: skip
+    item = {**an_item(writer, "nested"), "geometry": nested}
+    url = f"/collections/{L1C}/items"
+    for method, path, body in (
+        ("POST", url, item),
+        ("POST", url, {"type": "FeatureCollection", "features": [item]}),
+        ("PUT", f"{url}/nested", item),
+    ):
+        response = writer.request(method, path, json=body, headers=KEY)
+        assert response.status_code in (400, 404), response.text
+    assert writer.post(url, json=an_item(writer, "flat"), headers=KEY).status_code == 201
+    patched = writer.patch(f"{url}/flat", json={"geometry": nested}, headers=KEY)
+    assert patched.status_code == 400
+    assert "GeometryCollection inside" in patched.json()["description"]
+    assert writer.get(url).status_code == 200
