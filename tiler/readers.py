@@ -8,9 +8,15 @@ import attr
 import numpy as np
 from geojson_pydantic.geometries import Geometry
 from morecantile import Tile
-from rio_tiler.errors import EmptyMosaicError, NoAssetFoundError, TileOutsideBounds
+from rio_tiler.constants import WGS84_CRS
+from rio_tiler.errors import (
+    EmptyMosaicError,
+    NoAssetFoundError,
+    PointOutsideBounds,
+    TileOutsideBounds,
+)
 from rio_tiler.io import Reader
-from rio_tiler.models import ImageData
+from rio_tiler.models import ImageData, PointData
 from rio_tiler.mosaic.reader import mosaic_reader
 from titiler.pgstac.backend import PGSTACBackend
 from titiler.pgstac.model import Search
@@ -52,6 +58,25 @@ class MaskReader(Reader):
         if self.colormap is None:
             self.colormap = {}  # the legend comes from the request's colormap dependency
         super().__attrs_post_init__()
+
+    def point(
+        self,
+        lon: float,
+        lat: float,
+        coord_crs: Any = WGS84_CRS,
+        indexes: Any = None,
+        expression: str | None = None,
+        **kwargs: Any,
+    ) -> PointData:
+        """The class at a point; a point outside the mask's bounds is not projected at all
+        (PROJ fails on a longitude far from the mask's UTM zone: that was a 500)."""
+        if coord_crs == WGS84_CRS:
+            west, south, east, north = self.get_geographic_bounds(WGS84_CRS)
+            if not (west <= lon <= east and south <= lat <= north):
+                raise PointOutsideBounds(f"point {lon},{lat} is outside the mask of {self.item_id}")
+        return super().point(
+            lon, lat, coord_crs=coord_crs, indexes=indexes, expression=expression, **kwargs
+        )
 
     def tile(
         self,

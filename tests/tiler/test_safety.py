@@ -123,6 +123,8 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/99999999999999999999/0/0.png", None, 404),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/a/b/c.png", None, 422),
     ("GET", f"/collections/{COLLECTION}/items/ITEM/tiles/WebMercatorQuad/14/0/0.png", None, 404),
+    ("GET", f"/collections/{COLLECTION}/items/ITEM/point/-9007199254740992,0", None, 404),
+    ("GET", f"/collections/{COLLECTION}/items/ITEM/point/0,nan", None, 404),
     # zoom ranges of tilesets, TileJSON and WMTS within the grid (zoom 5 000 cost 7 s, then 500)
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad?maxzoom=5000", None, 400),
     ("GET", f"/collections/{COLLECTION}/items/ITEM/tiles/WebMercatorQuad?maxzoom=1000", None, 400),
