@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,36 +29,68 @@ def serve(
     component: str, env: dict[str, str], health_path: str, timeout: float = 60.0
 ) -> Iterator[str]:
     """Start ``kappacat serve COMPONENT`` on a free port; yields its base URL once healthy."""
-    port = free_port()
-    full_env = {**os.environ, **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kappacat", "serve", component, "--port", str(port)],
-        env=full_env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"kappacat serve {component} exited early:\n{out}")
-            try:
-                if httpx.get(base + health_path, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"kappacat serve {component} did not become healthy")
-            time.sleep(0.3)
+    with serve_process(component, env, health_path, timeout) as (base, _):
         yield base
-    finally:
-        proc.terminate()
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The worker processes uvicorn's supervisor runs (not its resource tracker)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    workers = set()
+    for child in map(int, children):
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.add(child)
+    return workers
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def serve_process(
+    component: str, env: dict[str, str], health_path: str, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """:func:`serve`, also yielding the ``kappacat serve`` process (the supervisor).
+
+    Its output goes to a temporary file, not a pipe: a pipe nobody reads fills up with access
+    logs and then blocks the server.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kappacat", "serve", component, "--port", str(port)],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"kappacat serve {component} exited early:\n{log.read()}")
+                try:
+                    if httpx.get(base + health_path, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"kappacat serve {component} did not become healthy")
+                time.sleep(0.3)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
