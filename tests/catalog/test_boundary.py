@@ -229,6 +229,7 @@ def test_bulk_items_are_validated_one_by_one_and_documented(writer: TestClient):
     assert [p["name"] for p in operation["post"]["parameters"]] == ["collection_id"]
 
 
+@pytest.mark.filterwarnings("ignore:GeometryCollection should not be used:UserWarning")
 def test_a_geometry_postgis_cannot_write_back_is_refused(writer: TestClient):
     """A GeometryCollection inside another was stored, then every search of its collection
     failed with a 500 (PostGIS cannot write it as GeoJSON)."""
