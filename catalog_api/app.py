@@ -226,10 +226,10 @@ def middlewares(settings: ApiSettings, fastapi_settings: StacFastapiSettings) ->
     security headers, CORS."""
     check = KeyCheck(settings.api_keys)
 
-    def body_limit(scope: Scope) -> int:
+    def body_limit(scope: Scope) -> tuple[int, str]:
         if settings.transactions_enabled and check(Headers(scope=scope)):
-            return settings.max_write_body_bytes
-        return settings.max_body_bytes
+            return settings.max_write_body_bytes, "max_write_body_bytes"
+        return settings.max_body_bytes, "max_body_bytes"
 
     return [
         Middleware(BrotliMiddleware),

@@ -97,8 +97,8 @@ class SizeLimitMiddleware:
 
     A ``Content-Length`` over the limit is refused at once; a body sent without one is
     counted as it arrives, and once over the limit the caller gets the 413 and the app sees
-    the client gone. ``body_limit(scope)`` may raise the limit for some requests (writes of a
-    caller with a valid key).
+    the client gone. ``body_limit(scope)`` may choose another limit for some requests (a
+    caller with a valid key): it answers the limit and the name of its setting.
     """
 
     def __init__(
@@ -107,12 +107,12 @@ class SizeLimitMiddleware:
         *,
         limits: RequestLimits,
         respond: ErrorResponse,
-        body_limit: Callable[[Scope], int] | None = None,
+        body_limit: Callable[[Scope], tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
         self.respond = respond
-        self.body_limit = body_limit or (lambda scope: limits.max_body_bytes)
+        self.body_limit = body_limit or (lambda scope: (limits.max_body_bytes, "max_body_bytes"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the query string and the declared length, then count the body."""
@@ -128,8 +128,8 @@ class SizeLimitMiddleware:
             )
             await self.respond(414, "QueryStringTooLong", message)(scope, receive, send)
             return
-        limit = self.body_limit(scope)
-        name = self.limits.setting_name("max_body_bytes")
+        limit, setting = self.body_limit(scope)
+        name = self.limits.setting_name(setting)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             message = f"the body has {declared} bytes, more than the limit of {limit} ({name})"

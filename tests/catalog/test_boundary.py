@@ -123,6 +123,10 @@ def test_a_caller_with_the_key_may_send_larger_bodies(database: Any):
         item["properties"]["description"] = "x" * 4000
         assert api.post(f"/collections/{L1C}/items", json=item).status_code == 413
         assert api.post(f"/collections/{L1C}/items", json=item, headers=KEY).status_code == 201
+        item["properties"]["description"] = "x" * 20_000_000
+        huge = api.post(f"/collections/{L1C}/items", json=item, headers=KEY)
+        assert huge.status_code == 413
+        assert "KAPPACAT_API_MAX_WRITE_BODY_BYTES" in huge.json()["description"]
 
 
 def test_a_query_over_the_statement_timeout_is_a_503_with_a_json_body(database: Any):
