@@ -1,7 +1,7 @@
 """schemathesis over both OpenAPI documents, against real servers: no request may get a 5xx.
 
 Three bounded runs (a few cases per operation and a fixed seed, so that CI is repeatable; about
-18 000 requests, about 1.5 minutes in all): the tiler; the STAC API's write routes without a key
+14 000 requests, 1 to 1.5 minutes in all): the tiler; the STAC API's write routes without a key
 (they answer 401); the whole STAC API with a key, last, because its writes change the
 catalogue (a database of its own). Path parameters are pinned to a real collection, item and
 registered search, so that the cases reach the code behind them instead of stopping at a 404.
