@@ -31,6 +31,10 @@ BANDS: tuple[Band, ...] = (
     Band("B12", "swir22", 20),
 )
 BANDS_BY_ID: dict[str, Band] = {b.id: b for b in BANDS}
+SCL = "SCL"
+"""The id under which readers list the scene classification (SCL) of L2A products."""
+SCL_RESOLUTION = 20
+"""The SCL's own resolution (Sen2Cor also writes a 60 m one, resampled from it)."""
 _BY_NAME: dict[str, Band] = {b.common_name: b for b in BANDS}
 # MTD band_id attributes (RADIO_ADD_OFFSET / BOA_ADD_OFFSET) count bands in this order
 BAND_INDEX: dict[str, int] = {b.id: i for i, b in enumerate(BANDS)}

@@ -16,7 +16,7 @@ from inference.card import ModelCard, default_card
 from inference.product import MaskResult
 from inference.readers import ProductReader, open_product
 from inference.session import ModelSession
-from inference.settings import InferenceSettings
+from inference.settings import InferenceSettings, SourceSettings
 from inference.tiling import TiledPredictor
 from inference.upsample import ClassUpsampler
 from inference.writer import class_counts, staged, write_mask_cog, write_thumbnail
@@ -46,10 +46,12 @@ def run_mask(
     *,
     card: ModelCard | None = None,
     settings: InferenceSettings | None = None,
+    sources: SourceSettings | None = None,
     progress: Progress | None = None,
 ) -> MaskResult:
     """Mask one product: write ``out_path`` (COG) and its thumbnail, return the statistics.
 
+    ``sources`` says how providers' files are reached (default: from the environment).
     Raises ProductError for bad input and ModelCardError for an unusable card; either way no
     output file is left behind.
     """
@@ -57,7 +59,7 @@ def run_mask(
     out_path = Path(out_path)
     started = time.perf_counter()
     with rasterio.Env(GDAL_CACHEMAX=settings.gdal_cache_mb):
-        product = open_product(source, check_jp2=settings.check_jp2)
+        product = open_product(source, check_jp2=settings.check_jp2, sources=sources)
         with product:
             card = card or default_card(product.info.level, settings)
             card.check_level(product.info.level, product.info.id)

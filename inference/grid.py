@@ -61,14 +61,19 @@ class Grid:
         return cls(crs, transform.c, transform.f, abs(transform.a), width, height)
 
 
-def axis_weights(
+def axis_overlaps(
     dst_index: np.ndarray, dst_pix: float, n_src: int, src_pix: float, src_offset: float = 0.0
-) -> sp.csr_matrix:
-    """Weights (len(dst_index) x n_src, rows summing to 1) resampling one axis.
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Unnormalised weights (len(dst_index) x n_src) resampling one axis, and their row sums.
 
     ``src_offset`` is where source pixel 0 starts, in metres from destination pixel 0 along
-    the axis. Coarser destination pixels average the source pixels they overlap; finer ones
-    interpolate linearly between the two nearest source pixel centres (clamped at the edges).
+    the axis. Coarser destination pixels weight the source pixels they overlap by the overlap,
+    in source pixels (1 and 0.5 between aligned 20 m and 30 m grids); finer ones interpolate
+    linearly between the two nearest source pixel centres (clamped at the edges).
+
+    Dividing by the sums only at the end keeps averages of whole DNs exact: a field that is
+    the same in every source pixel an output pixel covers is read back bit for bit, whichever
+    resolution it was stored at.
     """
     dst = np.asarray(dst_index, dtype=np.int64)
     if dst_pix >= src_pix * (1 - _EPS):
@@ -98,7 +103,19 @@ def axis_weights(
     matrix = sp.csr_matrix((v, (r, c)), shape=(len(dst), n_src), dtype=np.float64)
     sums = np.asarray(matrix.sum(axis=1)).ravel()
     sums[sums == 0] = 1.0  # destination pixels entirely outside the source stay empty
-    return sp.csr_matrix(sp.diags(1.0 / sums) @ matrix, dtype=np.float32)
+    return sp.csr_matrix(matrix, dtype=np.float32), sums.astype(np.float32)
+
+
+def axis_weights(
+    dst_index: np.ndarray, dst_pix: float, n_src: int, src_pix: float, src_offset: float = 0.0
+) -> sp.csr_matrix:
+    """Weights (len(dst_index) x n_src, rows summing to 1) resampling one axis.
+
+    The weights of :func:`axis_overlaps`, each row divided by its sum.
+    """
+    matrix, sums = axis_overlaps(dst_index, dst_pix, n_src, src_pix, src_offset)
+    scale = sp.diags(1.0 / sums.astype(np.float64))
+    return sp.csr_matrix(scale @ matrix.astype(np.float64), dtype=np.float32)
 
 
 def source_span(weights: sp.csr_matrix) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,4 +55,32 @@ class InferenceSettings(BaseSettings):
     thumbnail_size: int = Field(256, ge=16, description="longest side of the PNG thumbnail")
     check_jp2: bool = Field(
         True, description="check local JPEG 2000 band files for truncation before reading"
+    )
+
+
+class SourceSettings(BaseSettings):
+    """How products are fetched from providers: object-store endpoints, credentials, signing.
+
+    Read from ``KAPPACAT_SOURCE_*`` variables when built, never at import time.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAPPACAT_SOURCE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    cdse_s3_endpoint: str = Field(
+        "eodata.dataspace.copernicus.eu",
+        description="S3 endpoint (host[:port]) of the Copernicus Data Space's s3://eodata",
+    )
+    cdse_s3_https: bool = Field(True, description="reach the CDSE S3 endpoint over HTTPS")
+    cdse_s3_access_key: str | None = Field(
+        None, description="CDSE S3 access key (empty: unsigned requests)"
+    )
+    cdse_s3_secret_key: SecretStr | None = Field(None, description="CDSE S3 secret key")
+    planetary_computer_sign: bool = Field(
+        True,
+        description=(
+            "sign Planetary Computer blob hrefs with a SAS token (the planetary-computer "
+            "package; PC_SDK_SUBSCRIPTION_KEY is read by it)"
+        ),
     )

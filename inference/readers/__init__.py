@@ -9,19 +9,23 @@ from inference.errors import ProductError
 from inference.readers.base import BandFile, ProductReader, WindowReader
 from inference.readers.safe import DirFiles, SafeReader, ZipFiles, looks_like_zip
 from inference.readers.stac import StacReader, is_stac_source
+from inference.settings import SourceSettings
 
 __all__ = ["BandFile", "ProductReader", "WindowReader", "open_product"]
 
 
-def open_product(source: str | Path, *, check_jp2: bool = True) -> ProductReader:
+def open_product(
+    source: str | Path, *, check_jp2: bool = True, sources: SourceSettings | None = None
+) -> ProductReader:
     """Open a product: a ``.SAFE`` directory (or a file in it), a SAFE ``.zip``, or a STAC item.
 
+    ``sources`` configures how providers' files are reached (default: from the environment).
     Raises :class:`~inference.errors.ProductError` when the source is not a readable
     Sentinel-2 L1C or L2A product.
     """
     text = str(source)
     if is_stac_source(text):
-        return StacReader(text)
+        return StacReader(text, sources)
     path = Path(text)
     if not path.exists():
         raise ProductError(path.name or text, f"no such file or directory: {text}")

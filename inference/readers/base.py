@@ -19,11 +19,12 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
+from rasterio.session import Session
 from rasterio.windows import Window
 
 from inference.errors import InferenceError, ProductError, read_failure
 from inference.footprint import Footprint, FootprintMask
-from inference.grid import Grid, axis_weights, resample_block, source_span
+from inference.grid import Grid, axis_overlaps, resample_block, source_span
 from inference.product import ProductInfo
 
 _EPS = 1e-6
@@ -36,14 +37,25 @@ MAX_SIDE_PX = 10_980
 
 @dataclass(frozen=True)
 class BandFile:
-    """One raster file holding a band: reflectance = DN * scale + offset, DN == nodata invalid."""
+    """One raster file holding a band: reflectance = (DN + dn_offset) * scale; DN == nodata is
+    invalid.
 
-    band: str
+    The offset is kept in DN, as ESA states it (RADIO_ADD_OFFSET, BOA_ADD_OFFSET): added to the
+    whole numbers a file holds before any resampling, it is exact, so the same reflectance
+    stored with and without the offset reads back bit for bit.
+    """
+
+    band: str  # a band id ("B02"), or "SCL" for the scene classification
     path: str  # a GDAL path (local, /vsizip/, /vsicurl/, /vsis3/)
     resolution: float  # nominal metres
     scale: float
-    offset: float
+    dn_offset: float = 0.0
     nodata: float | None = 0.0
+
+    @property
+    def offset(self) -> float:
+        """The offset in reflectance (as STAC's raster extension states it)."""
+        return self.dn_offset * self.scale
 
 
 def gdal_options() -> dict[str, Any]:
@@ -80,6 +92,18 @@ class ProductReader:
 
     def close(self) -> None:
         """Release whatever the reader holds open."""
+
+    def gdal_env(self) -> dict[str, str]:
+        """GDAL configuration for reading this product's files (see :func:`gdal_options`)."""
+        return gdal_options()
+
+    def gdal_session(self) -> Session | None:
+        """Credentials for reading this product's files (None: GDAL's own defaults)."""
+        return None
+
+    def env(self) -> rasterio.Env:
+        """A rasterio environment with this product's configuration and credentials."""
+        return rasterio.Env(session=self.gdal_session(), **self.gdal_env())
 
     def fail(self, problem: str) -> ProductError:
         """A ProductError naming this product."""
@@ -179,11 +203,13 @@ class _BandReader:
         self.pix_y = pix_y
         self.y_offset = grid.y0 - ds.transform.f
         x_offset = ds.transform.c - grid.x0
-        cols = axis_weights(np.arange(grid.width), grid.res, self.width, pix_x, x_offset)
+        cols, self.col_sums = axis_overlaps(
+            np.arange(grid.width), grid.res, self.width, pix_x, x_offset
+        )
         self.cols_t = cols.T.tocsr()
 
     def read(self, row0: int, row1: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = axis_weights(
+        rows, row_sums = axis_overlaps(
             np.arange(row0, row1), self.grid.res, self.height, self.pix_y, self.y_offset
         )
         s0, s1 = source_span(rows)
@@ -201,9 +227,13 @@ class _BandReader:
             problem = f"cannot read band {self.file.band} ({self.file.path}): {exc}"
             raise self.product.read_failed(problem, exc) from exc
         data = dn.astype(np.float32)
+        if self.file.dn_offset:
+            data += np.float32(self.file.dn_offset)  # whole numbers: exact
+        full = np.outer(row_sums, self.col_sums)  # the weight of a pixel with every input valid
         nodata = self.file.nodata
         if nodata is None or not (invalid := dn == nodata).any():
             out = resample_block(data, rows, self.cols_t)
+            out /= full
             valid = np.ones(out.shape, dtype=bool)
         else:
             ok = (~invalid).astype(np.float32)
@@ -211,9 +241,8 @@ class _BandReader:
             weight = resample_block(ok, rows, self.cols_t)
             out = resample_block(data, rows, self.cols_t)
             np.divide(out, weight, out=out, where=weight > 0)
-            valid = weight >= 0.5
+            valid = weight >= 0.5 * full
         out *= np.float32(self.file.scale)
-        out += np.float32(self.file.offset)
         return out, valid
 
     def close(self) -> None:
@@ -229,7 +258,7 @@ class WindowReader:
         self.grid = grid
         self.files = files
         self._readers: list[_BandReader] = []
-        self._env: rasterio.Env | None = rasterio.Env(**gdal_options())
+        self._env: rasterio.Env | None = product.env()
         self._env.__enter__()
         try:
             for file in files:

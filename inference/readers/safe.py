@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -11,6 +12,7 @@ from typing import IO
 import rasterio
 from rasterio.crs import CRS
 
+from inference.bands import SCL
 from inference.errors import ProductError
 from inference.footprint import Footprint
 from inference.grid import Grid
@@ -25,6 +27,7 @@ from inference.readers.safe_xml import (
     parse_tile_metadata,
 )
 
+log = logging.getLogger(__name__)
 _MTD_NAMES = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
 _EXTENSIONS = (".jp2", ".tif", ".TIF", ".JP2")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -158,6 +161,14 @@ class SafeReader(ProductReader):
             raise ProductError(files.name, f"cannot read the product metadata: {exc}") from exc
         self.name = meta.product_id
         self.meta = meta
+        offsets = sorted(set(meta.offsets.values())) or [0.0]
+        log.info(
+            "%s: SAFE product, baseline %s, DN offset %s from %s",
+            meta.product_id,
+            meta.processing_baseline,
+            "/".join(f"{v:g}" for v in offsets),
+            meta.offsets_from,
+        )
         self.footprint = Footprint.from_ring(meta.footprint)
         self.files = self._band_files(meta)
         self.grid = self._grid(meta, tile)
@@ -173,15 +184,15 @@ class SafeReader(ProductReader):
             )
             if rel is None:
                 continue  # listed but absent: a missing band, reported when it is needed
-            offset = meta.offsets.get(image.band, 0.0)
             self._relative[self.store.gdal_path(rel)] = rel
+            classes = image.band == SCL  # class values, not reflectance
             files.setdefault(image.band, []).append(
                 BandFile(
                     band=image.band,
                     path=self.store.gdal_path(rel),
                     resolution=image.resolution,
-                    scale=1.0 / meta.quantification,
-                    offset=offset / meta.quantification,
+                    scale=1.0 if classes else 1.0 / meta.quantification,
+                    dn_offset=0.0 if classes else meta.offsets.get(image.band, 0.0),
                 )
             )
         return files

@@ -12,9 +12,13 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from inference.bands import BANDS, band_id, resolution_suffix
+from inference.bands import BANDS, SCL, band_id, resolution_suffix
+from inference.conventions import (
+    RADIOMETRIC_OFFSET_DN,
+    has_radiometric_offset,
+    level_of_product_type,
+)
 
-PRODUCT_TYPES = {"S2MSI1C": "L1C", "S2MSI2A": "L2A"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -26,7 +30,7 @@ class MetadataError(ValueError):
 class ImageFile:
     """One band image listed in the product metadata."""
 
-    band: str  # canonical band id
+    band: str  # canonical band id, or "SCL" for the scene classification of L2A products
     path: str  # relative to the SAFE root, without extension
     resolution: int  # metres (the file's own, e.g. 20 for L2A's B02_20m)
 
@@ -45,6 +49,7 @@ class ProductMetadata:
     orbit_direction: str | None
     quantification: float
     offsets: dict[str, float]  # band id -> additive DN offset (RADIO_/BOA_ADD_OFFSET)
+    offsets_from: str  # where the offsets came from, for the log
     images: list[ImageFile]
     footprint: list[tuple[float, float]]  # (lon, lat) ring
     cloud_cover: float | None = None
@@ -96,7 +101,7 @@ def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
     """Parse ``MTD_MSIL1C.xml`` or ``MTD_MSIL2A.xml``."""
     root = _parse(data, what)
     product_type = _text(root, "PRODUCT_TYPE") or ""
-    level = PRODUCT_TYPES.get(product_type)
+    level = level_of_product_type(product_type)
     if level is None:
         processing = _text(root, "PROCESSING_LEVEL") or "unknown"
         raise MetadataError(
@@ -113,8 +118,13 @@ def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
         index = int(element.get("band_id", "-1"))
         if 0 <= index < len(BANDS) and element.text:
             offsets[BANDS[index].id] = float(element.text)
-    if not offsets and baseline >= "04.00":
-        offsets = {b.id: -1000.0 for b in BANDS}  # the baseline 04.00 convention
+    offsets_from = f"{offset_name} in {what}"
+    if not offsets:
+        if has_radiometric_offset(baseline):
+            offsets = {b.id: RADIOMETRIC_OFFSET_DN for b in BANDS}
+            offsets_from = f"the baseline 04.00 rule ({what} lists no {offset_name})"
+        else:
+            offsets_from = f"none before baseline 04.00 ({baseline})"
     granule = next(root.iter("{*}Granule"), None)
     cloud = _text(root, "Cloud_Coverage_Assessment")
     generated = _text(root, "GENERATION_TIME")
@@ -129,6 +139,7 @@ def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
         orbit_direction=_text(root, "SENSING_ORBIT_DIRECTION"),
         quantification=quantification,
         offsets=offsets,
+        offsets_from=offsets_from,
         images=_images(root),
         footprint=_footprint(_required(root, "EXT_POS_LIST", what)),
         cloud_cover=float(cloud) if cloud else None,
@@ -142,13 +153,13 @@ def _images(root: etree._Element) -> list[ImageFile]:
     for element in root.iter("{*}IMAGE_FILE"):
         path = (element.text or "").strip()
         name = path.rsplit("/", 1)[-1]
-        match = re.search(r"_(B\d{2}|B8A)(_\d+m)?$", name)
+        match = re.search(r"_(B\d{2}|B8A|SCL)(_\d+m)?$", name)
         if not match:
-            continue  # TCI, SCL, AOT, WVP
-        band = band_id(match.group(1))
+            continue  # TCI, AOT, WVP
+        band = SCL if match.group(1) == SCL else band_id(match.group(1))
         if band is None:
             continue
-        res = resolution_suffix(name) or next(b.resolution for b in BANDS if b.id == band)
+        res = resolution_suffix(name) or next((b.resolution for b in BANDS if b.id == band), 20)
         images.append(ImageFile(band, path, res))
     return images
 

@@ -1,28 +1,35 @@
 """STAC items of Sentinel-2 products whose assets are per-band COG or JPEG 2000 files.
 
-Asset keys as Earth Search names them ("blue", "swir16") or as the Copernicus Data Space does
-("B02_10m"), with ``eo:bands`` as a fallback. Assets may be local files, HTTP(S) URLs or S3
-objects (read through GDAL's /vsicurl/ and /vsis3/).
+Which assets hold which band, and how their values become reflectance, is decided by the
+item's provider profile (:mod:`inference.providers`). Assets may be local files, HTTP(S) URLs
+or S3 objects (read through GDAL's /vsicurl/ and /vsis3/).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import pystac
 import rasterio
+from rasterio.session import Session
 
-from inference.bands import BANDS_BY_ID, band_id, resolution_suffix
+from inference.bands import SCL
+from inference.conventions import is_sentinel2
 from inference.errors import ProductError, http_status, read_failure
 from inference.footprint import Footprint
 from inference.grid import Grid
 from inference.product import ProductInfo
+from inference.providers import AssetMetadataError, OffsetRule, choose_profile
 from inference.readers.base import READ_ERRORS, BandFile, ProductReader, gdal_options
+from inference.settings import SourceSettings
 
-_LEVELS = {"S2MSI1C": "L1C", "S2MSI2A": "L2A"}
+log = logging.getLogger(__name__)
 METADATA_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
 """What malformed item metadata raises on the way in (a string where a list belongs...)."""
+_PROBE_PIXELS = 1024  # the longest side a probe of an asset's values reads
 
 
 def gdal_href(href: str) -> str:
@@ -38,58 +45,22 @@ def gdal_href(href: str) -> str:
     return href
 
 
-def _level(item: pystac.Item) -> str | None:
-    props = item.properties
-    product_type = str(props.get("s2:product_type", "")).upper()
-    if product_type in _LEVELS:
-        return _LEVELS[product_type]
-    for text in (props.get("processing:level"), item.collection_id, item.id):
-        value = str(text or "").upper()
-        if "L1C" in value:
-            return "L1C"
-        if "L2A" in value:
-            return "L2A"
-    return None
-
-
 def _is_sentinel2(item: pystac.Item) -> bool:
     props = item.properties
-    platform = str(props.get("platform", "")).lower()
-    constellation = str(props.get("constellation", "")).lower()
-    return (
-        platform.startswith("sentinel-2")
-        or constellation == "sentinel-2"
-        or any(key.startswith("s2:") for key in props)
+    return is_sentinel2(props.get("platform"), props.get("constellation")) or any(
+        key.startswith("s2:") for key in props
     )
 
 
-def _raster_scaling(asset: pystac.Asset) -> tuple[float | None, float | None, float | None]:
-    """(scale, offset, nodata) of an asset's first band from raster:bands or STAC 1.1 bands."""
-    fields = asset.extra_fields
-    bands = fields.get("raster:bands") or fields.get("bands") or [{}]
-    first: dict[str, Any] = bands[0] if bands else {}
-    scale = first.get("scale", first.get("raster:scale", fields.get("raster:scale")))
-    offset = first.get("offset", first.get("raster:offset", fields.get("raster:offset")))
-    nodata = first.get("nodata", fields.get("nodata", 0))
-    return scale, offset, nodata
-
-
-def _asset_band(key: str, asset: pystac.Asset) -> tuple[str | None, bool]:
-    """The band an asset holds, and whether its key (rather than eo:bands) said so."""
-    found = band_id(key)
-    if found:
-        return found, True
-    for band in asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []:
-        for name in (band.get("name"), band.get("common_name"), band.get("eo:common_name")):
-            if name and (found := band_id(str(name))):
-                return found, False
-    return None, False
-
-
 class StacReader(ProductReader):
-    """Reads a Sentinel-2 product described by a STAC item (file path or URL)."""
+    """Reads a Sentinel-2 product described by a STAC item (file path or URL).
 
-    def __init__(self, source: str) -> None:
+    How the item's metadata is read (level, baseline, band assets, offsets, signing,
+    credentials) is its provider profile's business (:mod:`inference.providers`); the
+    profile chosen and its offset decision are logged and kept in ``info.extra``.
+    """
+
+    def __init__(self, source: str, sources: SourceSettings | None = None) -> None:
         try:
             item = pystac.Item.from_file(source)
         except Exception as exc:  # pystac raises a bare Exception for HTTP errors
@@ -99,12 +70,14 @@ class StacReader(ProductReader):
         self.item = item
         self.source = source
         self.name = item.id
+        self.sources = sources or SourceSettings()
+        self.profile, why = choose_profile(item)
         if not _is_sentinel2(item):
             platform = item.properties.get("platform") or item.properties.get("constellation")
             raise ProductError(
                 item.id, f"not a Sentinel-2 STAC item (platform {platform or 'unknown'})"
             )
-        level = _level(item)
+        level = self.profile.level(item)
         if level is None:
             raise ProductError(item.id, "unknown product type: neither L1C nor L2A")
         if item.geometry is None:
@@ -114,7 +87,15 @@ class StacReader(ProductReader):
             self.footprint = Footprint.from_geojson(item.geometry)
         except METADATA_ERRORS as exc:
             raise ProductError(item.id, f"the item's geometry is not a polygon: {exc}") from exc
-        self.files = self._band_files(item)
+        self._gdal = {**gdal_options(), **self.profile.gdal_options(self.sources)}
+        try:
+            self.rule = self.profile.offset_rule(item, self._probe)
+            self.files = self._band_files(item, self.rule)
+        except AssetMetadataError as exc:
+            raise ProductError(item.id, str(exc)) from exc
+        log.info(
+            "%s: read as %s (%s); offset: %s", item.id, self.profile.title, why, self.rule.reason
+        )
         self.grid = self._grid()
         try:
             self.info = self._info(item)
@@ -126,55 +107,56 @@ class StacReader(ProductReader):
     @property
     def baseline(self) -> str:
         """The processing baseline ("05.09"), or "" when the item does not say."""
-        props = self.item.properties
-        return str(props.get("s2:processing_baseline") or props.get("processing:version") or "")
+        return self.profile.baseline(self.item)
 
-    def _band_files(self, item: pystac.Item) -> dict[str, list[BandFile]]:
+    def gdal_env(self) -> dict[str, str]:
+        return self._gdal
+
+    def gdal_session(self) -> Session | None:
+        return self.profile.gdal_session(self.sources)
+
+    def _href(self, href: str) -> str:
+        return gdal_href(self.profile.sign(href, self.sources))
+
+    def _probe(self, key: str) -> np.ndarray | None:
+        """An asset's DNs at its coarsest overview (None if the item has no such asset)."""
+        asset = self.item.assets.get(key)
+        if asset is None:
+            return None
+        path = self._href(asset.get_absolute_href() or asset.href)
+        try:
+            with self.env(), rasterio.open(path) as ds:
+                factor = max([1, *ds.overviews(1)])
+                factor = max(factor, math.ceil(max(ds.width, ds.height) / _PROBE_PIXELS))
+                shape = (math.ceil(ds.height / factor), math.ceil(ds.width / factor))
+                return np.asarray(ds.read(1, out_shape=shape))
+        except READ_ERRORS as exc:
+            raise self.read_failed(f"cannot read asset {key} ({path}): {exc}", exc) from exc
+
+    def _band_files(self, item: pystac.Item, rule: OffsetRule) -> dict[str, list[BandFile]]:
         by_key: dict[str, list[BandFile]] = {}
         by_eo: dict[str, list[BandFile]] = {}
-        offset_applied = bool(item.properties.get("earthsearch:boa_offset_applied"))
-        default_offset = -0.1 if self.baseline >= "04.00" and not offset_applied else 0.0
-        for key, asset in item.assets.items():
-            try:
-                found = self._band_file(key, asset, default_offset)
-            except METADATA_ERRORS as exc:
-                raise ProductError(item.id, f"malformed metadata of asset {key!r}: {exc}") from exc
-            if found is not None:
-                file, from_key = found
-                (by_key if from_key else by_eo).setdefault(file.band, []).append(file)
+        for asset in self.profile.band_assets(item, rule):
+            file = BandFile(
+                band=asset.band,
+                path=self._href(asset.href),
+                resolution=asset.resolution,
+                scale=asset.scale,
+                dn_offset=asset.dn_offset,
+                nodata=asset.nodata,
+            )
+            (by_key if asset.from_key else by_eo).setdefault(file.band, []).append(file)
         for band, files in by_eo.items():
             by_key.setdefault(band, files)
         return by_key
 
-    @staticmethod
-    def _band_file(
-        key: str, asset: pystac.Asset, default_offset: float
-    ) -> tuple[BandFile, bool] | None:
-        """The band file of an asset, and whether its key named the band (None: not a band)."""
-        band, from_key = _asset_band(key, asset)
-        if band is None or (asset.media_type and "json" in asset.media_type):
-            return None
-        scale, offset, nodata = _raster_scaling(asset)
-        res = resolution_suffix(key) or asset.extra_fields.get("gsd")
-        bands = asset.extra_fields.get("raster:bands") or [{}]
-        res = res or bands[0].get("spatial_resolution") or BANDS_BY_ID[band].resolution
-        file = BandFile(
-            band=band,
-            path=gdal_href(asset.get_absolute_href() or asset.href),
-            resolution=float(res),
-            scale=float(scale) if scale is not None else 1e-4,
-            offset=float(offset) if offset is not None else default_offset,
-            nodata=float(nodata) if nodata is not None else None,
-        )
-        return file, from_key
-
     def _grid(self) -> Grid:
-        candidates = [f for files in self.files.values() for f in files]
+        candidates = [f for band, files in self.files.items() if band != SCL for f in files]
         if not candidates:
             raise self.fail("no Sentinel-2 band assets in the STAC item")
         ref = min(candidates, key=lambda f: (f.resolution, f.band))
         try:
-            with rasterio.Env(**gdal_options()), rasterio.open(ref.path) as ds:
+            with self.env(), rasterio.open(ref.path) as ds:
                 self.check_shape(ref, ds.width, ds.height, abs(ds.transform.a))
                 grid = Grid.from_dataset(ds.crs, ds.transform, ds.width, ds.height)
         except READ_ERRORS as exc:
@@ -203,7 +185,7 @@ class StacReader(ProductReader):
             datetime=item.datetime or item.common_metadata.start_datetime,  # type: ignore[arg-type]
             footprint=self.footprint.geojson,
             bbox=self.footprint.bbox,
-            platform=str(props.get("platform", "sentinel-2")).lower(),
+            platform=self.profile.platform(item),
             mgrs_tile=mgrs,
             relative_orbit=int(props.get("sat:relative_orbit", 0) or 0),
             processing_baseline=self.baseline,
@@ -216,6 +198,8 @@ class StacReader(ProductReader):
                 "collection": item.collection_id,
                 "cloud_cover": props.get("eo:cloud_cover"),
                 "format": "STAC",
+                "provider": self.profile.name,
+                "offset_rule": self.rule.reason,
             },
         )
 
