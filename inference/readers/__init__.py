@@ -1,51 +1,31 @@
-"""Opening Sentinel-2 products: SAFE directories, SAFE zips and STAC items."""
+"""Opening Sentinel-2 products: SAFE directories, SAFE zips and STAC items.
+
+The readers are imported on first use: they bring GDAL, scipy and pystac, which a caller of
+the pure metadata parsers (:mod:`inference.readers.safe_xml`) does not need.
+"""
 
 from __future__ import annotations
 
-import zipfile
-from pathlib import Path
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from inference.errors import ProductError
-from inference.readers.base import BandFile, ProductReader, WindowReader
-from inference.readers.safe import DirFiles, SafeReader, ZipFiles, looks_like_zip
-from inference.readers.stac import StacReader, is_stac_source
-from inference.settings import SourceSettings
+if TYPE_CHECKING:
+    from inference.readers.base import BandFile, ProductReader, WindowReader
+    from inference.readers.opening import open_product
+
+_EXPORTS = {
+    "BandFile": "inference.readers.base",
+    "ProductReader": "inference.readers.base",
+    "WindowReader": "inference.readers.base",
+    "open_product": "inference.readers.opening",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inference.readers' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __all__ = ["BandFile", "ProductReader", "WindowReader", "open_product"]
-
-
-def open_product(
-    source: str | Path, *, check_jp2: bool = True, sources: SourceSettings | None = None
-) -> ProductReader:
-    """Open a product: a ``.SAFE`` directory (or a file in it), a SAFE ``.zip``, or a STAC item.
-
-    ``sources`` configures how providers' files are reached (default: from the environment).
-    Raises :class:`~inference.errors.ProductError` when the source is not a readable
-    Sentinel-2 L1C or L2A product.
-    """
-    text = str(source)
-    if is_stac_source(text):
-        return StacReader(text, sources)
-    path = Path(text)
-    if not path.exists():
-        raise ProductError(path.name or text, f"no such file or directory: {text}")
-    if path.is_file() and path.name in ("manifest.safe", "MTD_MSIL1C.xml", "MTD_MSIL2A.xml"):
-        path = path.parent
-    if path.is_dir():
-        return SafeReader(DirFiles(path), check_jp2=check_jp2)
-    if looks_like_zip(path) and not zipfile.is_zipfile(path):
-        raise ProductError(
-            path.name,
-            "corrupt archive: the zip file is truncated or damaged (no readable central "
-            "directory); download it again",
-        )
-    if zipfile.is_zipfile(path):
-        files = ZipFiles(path)
-        try:
-            return SafeReader(files, check_jp2=check_jp2)
-        except BaseException:
-            files.close()
-            raise
-    raise ProductError(
-        path.name, "unknown product type: not a SAFE directory, a SAFE zip or a STAC item"
-    )
