@@ -2,46 +2,88 @@
 
 Submission only needs a product id and a place to read the product from; whether the product
 is usable is for the fetch stage to find out, so that a bad one becomes a failed job with a
-message rather than a refused command.
+message rather than a refused command. The id is the product's own (what its metadata calls
+it), whatever its file is named: a job is unique per product and model, so the same product
+submitted again under another file name is the same job.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 
-from catalog_api.collections import L1C, L2A
+from catalog_api.collections import COLLECTION_FOR_LEVEL
+from inference.conventions import product_level
+from inference.readers.safe_xml import MTD_NAMES, MetadataError, product_id
 from ingest.errors import SourceError
 from ingest.pipeline import SourceRef
 
+log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 30.0
-PRODUCT_TYPES = {"S2MSI1C": L1C, "S2MSI2A": L2A}
 
 
 def collection_for(product_id: str, properties: dict[str, Any] | None = None) -> str | None:
     """The mask collection a product belongs in, when its id or properties tell."""
     props = properties or {}
-    product_type = str(props.get("s2:product_type") or "").upper()
-    if product_type in PRODUCT_TYPES:
-        return PRODUCT_TYPES[product_type]
-    hints = f"{product_id} {props.get('processing:level') or ''}".upper()
-    if "L2A" in hints:
-        return L2A
-    if "L1C" in hints:
-        return L1C
-    return None
+    product_type = props.get("s2:product_type") or props.get("product:type")
+    level = product_level(product_type, product_id, props.get("processing:level"))
+    return COLLECTION_FOR_LEVEL.get(level) if level else None
 
 
-def _product_name(path: Path) -> str:
-    name = path.name
+def _bare_name(name: str) -> str:
     for suffix in (".zip", ".SAFE"):
         name = name.removesuffix(suffix)
     return name
+
+
+def _zip_product_id(path: Path) -> str | None:
+    """The id of the product in a SAFE zip: its MTD's PRODUCT_URI, else its .SAFE folder."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        roots = sorted({n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".SAFE")})
+        if not roots:
+            return None
+        for mtd in (f"{roots[0]}/{m}" for m in MTD_NAMES):
+            if mtd in names:
+                try:
+                    return product_id(archive.read(mtd), mtd)
+                except MetadataError as exc:
+                    log.warning("%s: %s; named after its folder %s", path, exc, roots[0])
+        return _bare_name(roots[0])
+
+
+def _dir_product_id(path: Path) -> str | None:
+    """The id of a SAFE directory's product: its MTD's PRODUCT_URI."""
+    for name in MTD_NAMES:
+        mtd = path / name
+        if mtd.is_file():
+            try:
+                return product_id(mtd.read_bytes(), name)
+            except MetadataError as exc:
+                log.warning("%s: %s; named after the directory", path, exc)
+    return None
+
+
+def safe_product_id(path: Path) -> str:
+    """A SAFE product's own id, whatever its file or folder is called.
+
+    The PRODUCT_URI of its metadata; else the name of its .SAFE folder (inside a zip, the
+    folder the zip holds); else the file's name, and the fetch stage will say what is wrong
+    with the product.
+    """
+    try:
+        found = _zip_product_id(path) if path.is_file() else _dir_product_id(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        log.warning("%s: cannot read the product's own name (%s); named after the file", path, exc)
+        found = None
+    return found or _bare_name(path.name)
 
 
 def _self_href(item: dict[str, Any]) -> str | None:
@@ -117,8 +159,8 @@ def scan(folder: Path) -> Iterator[SourceRef]:
 
 
 def _file_ref(path: Path) -> SourceRef:
-    product_id = _product_name(path)
-    return SourceRef(product_id, str(path.resolve()), collection_for(product_id))
+    name = safe_product_id(path)
+    return SourceRef(name, str(path.resolve()), collection_for(name))
 
 
 def expand(source: str) -> Iterator[SourceRef]:

@@ -20,6 +20,7 @@ from inference.jp2 import jp2_problem
 from inference.product import ProductInfo
 from inference.readers.base import READ_ERRORS, BandFile, ProductReader, gdal_options
 from inference.readers.safe_xml import (
+    MTD_NAMES,
     MetadataError,
     ProductMetadata,
     TileMetadata,
@@ -28,7 +29,6 @@ from inference.readers.safe_xml import (
 )
 
 log = logging.getLogger(__name__)
-_MTD_NAMES = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
 _EXTENSIONS = (".jp2", ".tif", ".TIF", ".JP2")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
@@ -139,7 +139,7 @@ class SafeReader(ProductReader):
         names = set(files.names())
         self._names = names
         self._relative: dict[str, str] = {}
-        mtd = next((n for n in _MTD_NAMES if n in names), None)
+        mtd = next((n for n in MTD_NAMES if n in names), None)
         if mtd is None:
             kind = "a SAFE product" if "manifest.safe" in names else "not a SAFE product"
             raise ProductError(

@@ -19,6 +19,8 @@ from inference.conventions import (
     level_of_product_type,
 )
 
+MTD_NAMES = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
+"""The product metadata file of an L1C or L2A SAFE, at its root."""
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -97,6 +99,15 @@ def parse_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _product_id(root: etree._Element, what: str) -> str:
+    return _required(root, "PRODUCT_URI", what).removesuffix(".SAFE")
+
+
+def product_id(data: bytes, what: str = "MTD") -> str:
+    """The product's own id: PRODUCT_URI of ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml``, no .SAFE."""
+    return _product_id(_parse(data, what), what)
+
+
 def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
     """Parse ``MTD_MSIL1C.xml`` or ``MTD_MSIL2A.xml``."""
     root = _parse(data, what)
@@ -108,7 +119,7 @@ def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
             f"unknown product type {product_type or '(none)'} ({processing}); "
             "only Sentinel-2 MSI L1C (S2MSI1C) and L2A (S2MSI2A) are supported"
         )
-    uri = _required(root, "PRODUCT_URI", what)
+    uri = _product_id(root, what)
     baseline = _required(root, "PROCESSING_BASELINE", what)
     quant_name = "QUANTIFICATION_VALUE" if level == "L1C" else "BOA_QUANTIFICATION_VALUE"
     quantification = float(_required(root, quant_name, what))
@@ -129,7 +140,7 @@ def parse_product_metadata(data: bytes, what: str = "MTD") -> ProductMetadata:
     cloud = _text(root, "Cloud_Coverage_Assessment")
     generated = _text(root, "GENERATION_TIME")
     return ProductMetadata(
-        product_id=uri.removesuffix(".SAFE"),
+        product_id=uri,
         level=level,
         product_type=product_type,
         processing_baseline=baseline,
