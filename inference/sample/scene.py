@@ -1,4 +1,10 @@
-"""A seeded synthetic Sentinel-2 scene: land, water, thick and thin clouds, and their shadows.
+"""A seeded synthetic Sentinel-2 scene: land, water, thick and thin clouds, their shadows, and
+veils of thin high cirrus.
+
+Thin cirrus is what Sentinel-2's cirrus band B10 shows and the visible bands hardly do: a few
+per cent of haze, and a B10 reflectance in Sen2Cor's thin-cirrus range (0.012 to 0.035). The
+truth calls it semi-transparent cloud where it is at least as thick as Sen2Cor's threshold
+detects; the L2A scene classification calls the semi-transparent pixels thin cirrus (10).
 
 Every field is made on a coarse base grid (60 m) with a margin, so that shadows of clouds just
 outside the sample fall into it; bands, the truth and the scene classification are then
@@ -25,6 +31,12 @@ SHADOW_LEVEL = 0.3  # shadow strength from which the truth says "cloud shadow"
 EDGE_BOTTOM_X = 0.62
 EDGE_RIGHT_Y = 0.35
 CLOUD_BASES = (1000.0, 1600.0, 2200.0, 2800.0)  # metres: the height layers of the clouds
+CIRRUS_COVER = 0.12  # share of the scene under some cirrus
+CIRRUS_B10 = 0.026  # B10 top-of-atmosphere reflectance a full cirrus veil adds
+CIRRUS_HAZE = 0.05  # opacity of a full cirrus veil in the other bands
+CIRRUS_L2A_HAZE = 0.015  # ... what is left of it after Sen2Cor's cirrus correction
+CIRRUS_LEVEL = 0.3  # cirrus thickness from which the truth says "semi-transparent cloud": the
+# B10 reflectance of ground and veil then reaches Sen2Cor's 0.012 (0.0045 + 0.3 x 0.026)
 _TEXTURE_SIZE = 509  # a prime, so the tiled texture does not line up with the blocks
 
 
@@ -47,6 +59,8 @@ class Scene:
         layer = self._make_clouds(rng, shape, thin_share)
         self._make_shadows(rng, layer, tan_zenith, sun_azimuth)
         self._make_texture(rng)
+        # its own generator, so that adding cirrus left every other field of a seed as it was
+        self._make_cirrus(np.random.default_rng((seed, 10)), shape)
 
     def _make_land(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
         """Vegetation fraction from smooth noise and crop parcels, water bodies, soil tones."""
@@ -104,6 +118,15 @@ class Scene:
         strength = float(rng.uniform(0.9, 1.0))
         self.shadow = (ndimage.gaussian_filter(shadow, 0.8) * strength).astype(np.float32)
 
+    def _make_cirrus(self, rng: np.random.Generator, shape: tuple[int, int]) -> None:
+        """Veils of thin cirrus, streaky, independent of the lower clouds (they are higher)."""
+        scale = min(1.0, max(0.4, self.size / 1098))
+        veil = _fbm(rng, shape, (9000.0, 3000.0, 1000.0), (1.0, 0.5, 0.25), scale)
+        threshold = np.quantile(self._inner(veil), 1.0 - CIRRUS_COVER)
+        streaks = 1.0 + 0.08 * _fbm(rng, shape, (900.0, 300.0), (1.0, 0.5))
+        cirrus = _smoothstep((veil - threshold) / 0.35) * streaks
+        self.cirrus = np.clip(cirrus, 0.0, 1.0).astype(np.float32)
+
     def _make_texture(self, rng: np.random.Generator) -> None:
         """Sub-base-pixel detail: a small patch of speckle and 20-30 m structure, tiled."""
         white = rng.standard_normal((_TEXTURE_SIZE,) * 2).astype(np.float32)
@@ -145,6 +168,11 @@ class Scene:
             thin = self.brightness * spectra.THIN_CLOUD[i]
         out = (1.0 - self.thin) * ((1.0 - self.thick) * ground + self.thick * thick)
         out += self.thin * thin
+        if name == "B10":  # the cirrus band sees the ice veil above everything else
+            out += self.cirrus * CIRRUS_B10
+        else:  # Sen2Cor's cirrus correction takes most of the haze out of L2A reflectance
+            haze = self.cirrus * (CIRRUS_HAZE if self.level == "L1C" else CIRRUS_L2A_HAZE)
+            out = (1.0 - haze) * out + haze * (0.55 * spectra.THIN_CLOUD[i])
         return out.astype(np.float32)
 
     # -- values at a resolution, in row blocks ---------------------------------------------------
@@ -191,9 +219,10 @@ class Scene:
         """The KappaMask-legend truth of rows row0:row1 (10 m unless res says otherwise)."""
         alpha = self.upsample(self.alpha, res, row0, row1)
         shadow = self.upsample(self.shadow, res, row0, row1)
+        cirrus = self.upsample(self.cirrus, res, row0, row1)
         out = np.full(alpha.shape, CLEAR, dtype=np.uint8)
         out[shadow >= SHADOW_LEVEL] = CLOUD_SHADOW
-        out[alpha >= THIN_ALPHA] = SEMI_TRANSPARENT_CLOUD
+        out[(alpha >= THIN_ALPHA) | (cirrus >= CIRRUS_LEVEL)] = SEMI_TRANSPARENT_CLOUD
         out[alpha >= THICK_ALPHA] = CLOUD
         out[~self.valid(res, row0, row1)] = NODATA
         return out

@@ -170,6 +170,30 @@ def test_truth_has_every_class_in_plausible_shares(
     assert reported == pytest.approx(100 * (share[3] + share[4]), abs=0.01)
 
 
+def test_thin_cirrus_shows_in_b10_and_the_scl_as_class_3_of_the_truth(
+    products: dict[tuple[str, str], SampleProduct],
+) -> None:
+    """Thin cirrus: B10 in Sen2Cor's thin-cirrus range (L1C), SCL class 10 (L2A), truth 3."""
+    l1c = products[("L1C", "05.09")]
+    quant, offsets = _reflectance_convention(l1c)
+    with rasterio.open(_band_path(l1c, "B10")) as ds:
+        b10 = (ds.read(1).astype(np.float64) + offsets[BAND_ID["B10"]]) / quant
+    with rasterio.open(l1c.truth_path) as ds:
+        truth = ds.read(1)[3::6, 3::6]  # the 10 m pixel at the centre of each 60 m one
+    thin = (b10 >= 0.012) & (b10 <= 0.035)
+    assert thin[truth == 1].mean() < 0.02  # clear ground is dark at 1.38 um
+    assert thin[truth == 3].mean() > 0.3  # thin cirrus (and the frayed edges of thin veils)
+    # low opaque cloud can lie in the range too (B10 sees only what is high): not so the ground
+    assert (truth[thin & (truth != 4)] == 3).mean() > 0.6
+    l2a = products[("L2A", "05.09")]
+    scl_path = next(l2a.path.glob("GRANULE/*/IMG_DATA/R20m/*_SCL_20m.jp2"))
+    with rasterio.open(scl_path) as ds, rasterio.open(l2a.truth_path) as t:
+        scl, truth20 = ds.read(1), t.read(1, out_shape=(ds.height, ds.width))
+    assert (truth20 == 3).mean() > 0.02
+    # the SCL is made at 20 m from the same fields; the truth decimated to 20 m differs at edges
+    assert ((scl == 10) == (truth20 == 3)).mean() > 0.98
+
+
 def test_same_seed_same_bytes_other_seed_other_scene(
     products: dict[tuple[str, str], SampleProduct], tmp_path: Path
 ) -> None:
@@ -222,7 +246,11 @@ SIZE_MODEL = 1098
 
 @pytest.mark.parametrize("seed", [0, 5])
 def test_default_model_finds_the_clouds_and_shadows(tmp_path: Path, seed: int) -> None:
-    """The ukis-csmask 6-band L1C U-Net agrees with the generator's truth at 30 m."""
+    """The ukis-csmask 6-band L1C U-Net agrees with the generator's truth at 30 m.
+
+    Semi-transparent cloud (3) counts either way: the model sees most of the veils of thin
+    low cloud, and is not meant to see thin cirrus (the engine finds that in B10).
+    """
     from ukis_csmask.mask import CSmask
 
     product = write_sample_product(tmp_path, size=SIZE_MODEL, level="L1C", seed=seed)
@@ -239,14 +267,15 @@ def test_default_model_finds_the_clouds_and_shadows(tmp_path: Path, seed: int) -
     with rasterio.open(product.truth_path) as ds:
         truth = _mode_3x3(ds.read(1))
     valid = (truth > 0) & img.any(axis=-1)
-    expected = np.select([truth == 1, truth == 2, truth >= 3], [0, 2, 1], -1)[valid]
+    expected = np.select([truth == 1, truth == 2, truth == 4], [0, 2, 1], -1)[valid]
     predicted = csm[valid]
+    semi = truth[valid] == 3
     cloud_t, cloud_p = expected == 1, predicted == 1
     recall = (cloud_t & cloud_p).sum() / cloud_t.sum()
-    precision = (cloud_t & cloud_p).sum() / cloud_p.sum()
+    precision = ((cloud_t | semi) & cloud_p).sum() / cloud_p.sum()
     shadow_t, shadow_p = expected == 2, predicted == 2
     shadow_recall = (shadow_t & shadow_p).sum() / shadow_t.sum()
-    accuracy = (expected == predicted).mean()
+    accuracy = (expected == predicted)[~semi].mean()
     report = f"cloud recall {recall:.2f} precision {precision:.2f}, shadow recall "
     report += f"{shadow_recall:.2f}, accuracy {accuracy:.3f}"
     assert recall >= 0.7 and precision >= 0.7, report
