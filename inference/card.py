@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from inference.bands import band_id
 from inference.errors import ModelCardError
-from kappacat.legend import LEGEND_BY_VALUE, NODATA
+from kappacat.legend import LEGEND_BY_VALUE, NODATA, SEMI_TRANSPARENT_CLOUD
 
 if TYPE_CHECKING:
     from inference.settings import InferenceSettings
@@ -58,6 +58,70 @@ class Normalisation(BaseModel):
     offset: float = 0.0
 
 
+class ThinCirrusB10(BaseModel):
+    """Thin cirrus in an L1C product: B10 top-of-atmosphere reflectance in Sen2Cor's range.
+
+    The thresholds are Sen2Cor's (its L2A_GIPP thin-cirrus test, the one that makes SCL class
+    10): cirrus from a B10 reflectance of 0.012 (Fmask's cirrus test starts at 0.01), thin up
+    to 0.035 (above, Sen2Cor calls it cloud), where the blue reflectance stays below 0.5 (a
+    brighter pixel is opaque cloud, not a surface seen through cirrus). B10 sees high ice
+    cloud only: water vapour absorbs the light from lower down, so a low opaque cloud can lie
+    in the thin range too, which is why evidence never turns the model's cloud into class 3.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Literal["b10-thin-cirrus"] = "b10-thin-cirrus"
+    min: float = Field(0.012, ge=0)  # B10 reflectance from which a pixel has cirrus
+    max: float = Field(0.035, gt=0)  # ... and up to which the cirrus is thin
+    blue_max: float = Field(0.5, gt=0)  # B02 reflectance below which the ground shows through
+    resolution: float = Field(60, gt=0)  # metres: B10's own; blue is averaged to it
+
+    @model_validator(mode="after")
+    def _range(self) -> ThinCirrusB10:
+        if self.max <= self.min:
+            raise ValueError(f"thin cirrus max {self.max} is not above min {self.min}")
+        return self
+
+
+class ThinCirrusSCL(BaseModel):
+    """Thin cirrus in an L2A product: the scene classification's thin-cirrus class.
+
+    An L2A product has no B10; Sen2Cor ran the same B10 test when it made the SCL, whose class
+    10 is its result. Read at the SCL's own 20 m (the 60 m SCL is a coarser resampling of it).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Literal["scl-thin-cirrus"] = "scl-thin-cirrus"
+    classes: list[int] = Field(default_factory=lambda: [10], min_length=1)
+    resolution: float = Field(20, gt=0)
+
+
+class SemiTransparentRule(BaseModel):
+    """How the engine makes semi-transparent cloud (legend 3) for a model without the class.
+
+    A pixel the model calls clear with thin-cirrus evidence becomes semi-transparent cloud;
+    cloud and cloud shadow stay as the model says (thin cirrus over a shadow is still a
+    shadow to a user, and B10 cannot tell thin cirrus from the top of a low opaque cloud).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    l1c: ThinCirrusB10 | None = ThinCirrusB10()
+    l2a: ThinCirrusSCL | None = ThinCirrusSCL()
+
+    def for_level(self, level: str) -> ThinCirrusB10 | ThinCirrusSCL | None:
+        """The evidence used for products of a level (None: no class 3 for them)."""
+        return self.l1c if level == "L1C" else self.l2a if level == "L2A" else None
+
+
+MODEL_RULE = "model"
+"""What the item records when the model's own output makes class 3."""
+NO_RULE = "none"
+"""What the item records when nothing made class 3."""
+
+
 class ModelCard(BaseModel):
     """A model card (see DESIGN.md, "Models")."""
 
@@ -80,6 +144,7 @@ class ModelCard(BaseModel):
     normalisation: Normalisation = Normalisation()
     output_activation: Literal["softmax", "none"] = "softmax"  # none: outputs are probabilities
     classes: list[OutputClass]
+    semi_transparent_cloud: SemiTransparentRule | None = None  # for models without class 3
     source: str | None = Field(None, exclude=True)  # where the card was read from
 
     @field_validator("bands")
@@ -110,7 +175,23 @@ class ModelCard(BaseModel):
             raise ValueError("classes must have indexes 0..n-1, each once")
         if self.overlap_px * 2 >= self.tile_size:
             raise ValueError("overlap too large for the tile size")
+        if self.semi_transparent_cloud is not None and self.has_semi_transparent_class:
+            raise ValueError(
+                "the model has its own semi-transparent cloud class (legend 3); "
+                "remove semi_transparent_cloud"
+            )
         return self
+
+    @property
+    def has_semi_transparent_class(self) -> bool:
+        """Whether an output channel of the model maps to legend 3."""
+        return SEMI_TRANSPARENT_CLOUD in self.legend_values
+
+    def semi_transparent_rule(self, level: str) -> ThinCirrusB10 | ThinCirrusSCL | None:
+        """The evidence rule that makes class 3 for products of ``level``, if any."""
+        if self.semi_transparent_cloud is None:
+            return None
+        return self.semi_transparent_cloud.for_level(level)
 
     @property
     def overlap_px(self) -> int:
@@ -196,4 +277,15 @@ def default_card(level: str = "L1C", settings: InferenceSettings | None = None) 
     raise ModelCardError("default", f"no default card for product level {level!r}")
 
 
-__all__ = ["ModelCard", "Normalisation", "OutputClass", "default_card", "load_card"]
+__all__ = [
+    "MODEL_RULE",
+    "NO_RULE",
+    "ModelCard",
+    "Normalisation",
+    "OutputClass",
+    "SemiTransparentRule",
+    "ThinCirrusB10",
+    "ThinCirrusSCL",
+    "default_card",
+    "load_card",
+]

@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 
 from inference.card import ModelCard, default_card
+from inference.evidence import semi_transparent
 from inference.product import MaskResult
 from inference.readers import ProductReader, open_product
 from inference.session import ModelSession
@@ -108,11 +109,15 @@ def _classify(
     with product.window_reader(card.bands, resolution, settings.read_threads) as reader:
         session = ModelSession(card, settings)
         timings = {"open": time.perf_counter() - started}
+        evidence_start = time.perf_counter()
+        semi = semi_transparent(product, card)
+        timings["evidence"] = time.perf_counter() - evidence_start
         grid = reader.grid
         classes = np.zeros((out_grid.height, out_grid.width), dtype=np.uint8)
         footprint = product.footprint_mask(out_grid)
 
         def sink(row0: int, block: np.ndarray) -> None:
+            semi.apply(block, out_grid, row0)
             inside = footprint.rows(row0, row0 + block.shape[0])
             block[~inside] = NODATA
             classes[row0 : row0 + block.shape[0]] = block
@@ -136,6 +141,7 @@ def _classify(
     timings.update(stats.timings)
     timings["classify"] = time.perf_counter() - started - timings["open"]
     extra = {
+        "semi_transparent_rule": semi.rule,
         "resolution": resolution,
         "tiles": stats.tiles,
         "tiles_skipped": stats.skipped,

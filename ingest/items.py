@@ -18,6 +18,8 @@ from kappacat import stac_ext
 from kappacat.legend import LEGEND
 
 SOFTWARE = ("kappacat", "onnxruntime", "rasterio", "rio-cogeo", "pystac")
+SEMI_TRANSPARENT_RULE = "kappacat:semi_transparent_cloud_rule"
+"""The property saying what made the item's semi-transparent cloud (class 3)."""
 
 
 def percentage_property(name: str) -> str:
@@ -102,6 +104,10 @@ def build_mask_item(
         "kappacat:model": result.model_id,
         "kappacat:source_level": product.level,
     }
+    rule = result.extra.get("semi_transparent_rule")
+    if rule:
+        # which rule made class 3: "model", "b10-thin-cirrus", "scl-thin-cirrus" or "none"
+        properties[SEMI_TRANSPARENT_RULE] = rule
     for legend_class in LEGEND:
         if legend_class.value:
             share = round(percentages[legend_class.value], 4)
