@@ -108,8 +108,8 @@ def _epsg(item: dict[str, Any]) -> int:
     return int(next(iter(codes)).removeprefix("EPSG:"))
 
 
-def window(item: dict[str, Any]) -> tuple[int, float, float]:
-    """(EPSG, x0, y0) of a SIZE x SIZE px window of the item's 10 m tile grid in its footprint.
+def window(item: dict[str, Any], size: int = SIZE) -> tuple[int, float, float]:
+    """(EPSG, x0, y0) of a size x size px window of the item's 10 m tile grid in its footprint.
 
     The corner lies a whole number of 60 m pixels from the tile's, so every band's pixels of
     the window are pixels of the tile.
@@ -125,7 +125,7 @@ def window(item: dict[str, Any]) -> tuple[int, float, float]:
     footprint = shapely.transform(
         shape(item["geometry"]), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
     )
-    side = SIZE * 10.0
+    side = size * 10.0
     inner = footprint.buffer(-side)
     point = inner.representative_point()
     x0 = tile_x0 + 60.0 * math.floor((point.x - tile_x0) / 60.0)
