@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from inference.errors import InferenceError, ModelCardError, ProductError
     from inference.product import MaskResult, ProductInfo
     from inference.readers import ProductReader, open_product
-    from inference.settings import InferenceSettings
+    from inference.settings import InferenceSettings, SourceSettings
 
 # Imported on first use: the engine brings onnxruntime, scipy and GDAL, which commands such as
 # ``kappacat jobs`` or ``kappacat --help`` never need.
@@ -33,6 +33,7 @@ _EXPORTS = {
     "ProductReader": "inference.readers",
     "open_product": "inference.readers",
     "InferenceSettings": "inference.settings",
+    "SourceSettings": "inference.settings",
 }
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "ProductError",
     "ProductInfo",
     "ProductReader",
+    "SourceSettings",
     "default_card",
     "load_card",
     "open_product",

@@ -82,7 +82,8 @@ def mask(
         table.add_row(str(value), LEGEND_BY_VALUE[value].name, str(count), share)
     Console().print(table)
     typer.echo(f"eo:cloud_cover {result.cloud_cover:.2f} %")
-    stages = ("open", "read", "read_wait", "predict", "write", "total")
+    typer.echo(f"semi-transparent cloud from: {result.extra.get('semi_transparent_rule')}")
+    stages = ("open", "evidence", "read", "read_wait", "predict", "write", "total")
     timings = ", ".join(f"{k} {result.timings[k]:.1f} s" for k in stages if k in result.timings)
     typer.echo(f"timings: {timings} (read overlaps predict; read_wait is the part that does not)")
     typer.echo(

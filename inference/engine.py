@@ -110,7 +110,7 @@ def _classify(
         session = ModelSession(card, settings)
         timings = {"open": time.perf_counter() - started}
         evidence_start = time.perf_counter()
-        semi = semi_transparent(product, card)
+        semi = semi_transparent(product, card, settings.read_threads)
         timings["evidence"] = time.perf_counter() - evidence_start
         grid = reader.grid
         classes = np.zeros((out_grid.height, out_grid.width), dtype=np.uint8)

@@ -71,13 +71,14 @@ class SemiTransparent:
         classes[here & (classes == CLEAR)] = SEMI_TRANSPARENT_CLOUD
 
 
-def semi_transparent(product: ProductReader, card: ModelCard) -> SemiTransparent:
-    """How class 3 is made for ``product`` under ``card``, its evidence read."""
+def semi_transparent(product: ProductReader, card: ModelCard, threads: int = 1) -> SemiTransparent:
+    """How class 3 is made for ``product`` under ``card``, its evidence read (``threads``
+    bands decoded at once)."""
     if card.has_semi_transparent_class:
         return SemiTransparent(MODEL_RULE)
     rule = card.semi_transparent_rule(product.info.level)
     if isinstance(rule, ThinCirrusB10):
-        evidence = _b10_thin_cirrus(product, rule)
+        evidence = _b10_thin_cirrus(product, rule, threads)
     elif isinstance(rule, ThinCirrusSCL):
         evidence = _scl_thin_cirrus(product, rule)
     else:
@@ -93,11 +94,13 @@ def semi_transparent(product: ProductReader, card: ModelCard) -> SemiTransparent
     return SemiTransparent(rule.name, evidence)
 
 
-def _b10_thin_cirrus(product: ProductReader, rule: ThinCirrusB10) -> EvidenceMap | None:
+def _b10_thin_cirrus(
+    product: ProductReader, rule: ThinCirrusB10, threads: int
+) -> EvidenceMap | None:
     if not product.files.get("B10") or not product.files.get("B02"):
         log.warning("%s: no B10 (or B02), so no thin-cirrus evidence", product.info.id)
         return None
-    with product.window_reader(["B10", "B02"], rule.resolution) as reader:
+    with product.window_reader(["B10", "B02"], rule.resolution, threads) as reader:
         grid = reader.grid
         values, valid = reader.read(0, grid.height)
     b10, blue = values

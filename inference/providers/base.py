@@ -111,7 +111,7 @@ class Profile:
     # -- what the product is ---------------------------------------------------------------------
 
     def level(self, item: pystac.Item) -> str | None:
-        """ "L1C", "L2A", or None when the item does not say."""
+        """The level, "L1C" or "L2A", or None when the item does not say."""
         props = item.properties
         product_type = props.get("s2:product_type") or props.get("product:type")
         hints = (props.get("processing:level"), item.collection_id, item.id)
@@ -170,9 +170,9 @@ class Profile:
             band, from_key = found
             try:
                 yield self._band_asset(key, asset, band, from_key, rule)
-            except (TypeError, ValueError, KeyError) as exc:
-                if isinstance(exc, AssetMetadataError):
-                    raise
+            except AssetMetadataError:
+                raise
+            except (TypeError, ValueError, KeyError) as exc:  # "gsd": "ten", bands of strings...
                 raise AssetMetadataError(key, exc) from exc
 
     def _band_of(self, key: str, asset: pystac.Asset) -> tuple[str, bool] | None:

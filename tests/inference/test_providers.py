@@ -236,6 +236,8 @@ def test_each_real_item_gets_its_providers_profile_and_says_why(
         assert product.info.extra["provider"] == profile
         assert {f.dn_offset for f in product.files["B04"]} == {offset}
         assert product.info.platform in ("sentinel-2a", "sentinel-2b", "sentinel-2c")
+        requester_pays = product.gdal_env().get("AWS_REQUEST_PAYER")
+        assert requester_pays == ("requester" if profile == "earth-search-l1c" else None)
     logged = [r.getMessage() for r in caplog.records if product.info.id in r.getMessage()]
     assert any(says in line and "read as" in line for line in logged), logged
 
