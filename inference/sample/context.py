@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import numpy as np
 
+from inference.conventions import baseline_offset_dn
 from inference.sample.bands import BANDS, Band
 from inference.sample.errors import SampleProductError
 from inference.sample.grid import TILE_SIZE_10M, Acquisition, TileGrid, acquisition_for, parse_tile
@@ -34,7 +35,7 @@ class SampleSpec:
     @property
     def radiometric_offset(self) -> int:
         """The offset added to reflectance x quantification: -1000 from baseline 04.00 on."""
-        return -1000 if self.baseline >= "04.00" else 0
+        return int(baseline_offset_dn(self.baseline))
 
     @property
     def quantification(self) -> int:

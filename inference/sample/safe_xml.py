@@ -44,7 +44,7 @@ def product_mtd(ctx: ProductContext, image_files: list[str], cloud_percent: floa
     xsd = f"{_PSD}/User_Product_Level-{spec.level[1:]}.xsd"
     start = iso(acq.datatake_start)
     doi = ""
-    if spec.baseline >= "04.00":
+    if spec.radiometric_offset:  # the DOI came with baseline 04.00, as the offset did
         doi = f"\n            <PRODUCT_DOI>{_DOI[spec.level]}</PRODUCT_DOI>"
     files = _lines((f"<IMAGE_FILE>{f}</IMAGE_FILE>" for f in image_files), 24)
     footprint = " ".join(f"{lat!r} {lon!r}" for lon, lat in ctx.footprint_lonlat()[::-1])
