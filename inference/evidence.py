@@ -26,34 +26,41 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvidenceMap:
-    """Booleans on a grid of their own, looked up for rows of another grid (nearest pixel)."""
+    """Booleans on a grid of their own, looked up for rows of another grid (nearest pixel).
 
-    mask: np.ndarray
+    Kept as bits (4 MB for a full product's 20 m SCL rather than 30), unpacked a block of
+    rows at a time.
+    """
+
+    bits: np.ndarray  # np.packbits of the booleans along rows
     grid: Grid
+    share: float  # the share of the map's pixels with the evidence
     _cols: dict[tuple[float, float, float, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
 
+    @classmethod
+    def of(cls, mask: np.ndarray, grid: Grid) -> EvidenceMap:
+        """The map of a boolean array on ``grid``."""
+        share = float(mask.mean()) if mask.size else 0.0
+        return cls(np.packbits(mask, axis=1), grid, share)
+
     def rows(self, out: Grid, row0: int, row1: int) -> np.ndarray:
         """The evidence under the centre of every pixel of rows [row0, row1) of ``out``."""
         g = self.grid
+        height, width = g.height, g.width
         ys = out.y0 - (np.arange(row0, row1) + 0.5) * out.res
         src_rows = np.floor((g.y0 - ys) / g.res).astype(np.int64)
         key = (out.x0, out.res, g.x0, out.width)
         if key not in self._cols:
             xs = out.x0 + (np.arange(out.width) + 0.5) * out.res
             cols = np.floor((xs - g.x0) / g.res).astype(np.int64)
-            inside = (cols >= 0) & (cols < self.mask.shape[1])
-            self._cols[key] = (np.clip(cols, 0, self.mask.shape[1] - 1), inside)
+            self._cols[key] = (np.clip(cols, 0, width - 1), (cols >= 0) & (cols < width))
         cols, cols_inside = self._cols[key]
-        rows_inside = (src_rows >= 0) & (src_rows < self.mask.shape[0])
-        picked = self.mask[np.clip(src_rows, 0, self.mask.shape[0] - 1)][:, cols]
+        rows_inside = (src_rows >= 0) & (src_rows < height)
+        packed = self.bits[np.clip(src_rows, 0, height - 1)]
+        picked = np.unpackbits(packed, axis=1, count=width).astype(bool)[:, cols]
         return picked & rows_inside[:, None] & cols_inside[None, :]
-
-    @property
-    def share(self) -> float:
-        """The share of the map's pixels with the evidence."""
-        return float(self.mask.mean()) if self.mask.size else 0.0
 
 
 @dataclass
@@ -105,7 +112,7 @@ def _b10_thin_cirrus(
         values, valid = reader.read(0, grid.height)
     b10, blue = values
     mask = valid & (b10 >= rule.min) & (b10 <= rule.max) & (blue < rule.blue_max)
-    return EvidenceMap(mask, grid)
+    return EvidenceMap.of(mask, grid)
 
 
 def _scl_thin_cirrus(product: ProductReader, rule: ThinCirrusSCL) -> EvidenceMap | None:
@@ -124,4 +131,4 @@ def _scl_thin_cirrus(product: ProductReader, rule: ThinCirrusSCL) -> EvidenceMap
     except READ_ERRORS as exc:
         raise product.read_failed(f"cannot read the SCL ({file.path}): {exc}", exc) from exc
     grid = Grid(product.grid.crs, t.c, t.f, abs(t.a), values.shape[1], values.shape[0])
-    return EvidenceMap(np.isin(values, rule.classes), grid)
+    return EvidenceMap.of(np.isin(values, rule.classes), grid)
