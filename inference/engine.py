@@ -109,15 +109,11 @@ def _classify(
     with product.window_reader(card.bands, resolution, settings.read_threads) as reader:
         session = ModelSession(card, settings)
         timings = {"open": time.perf_counter() - started}
-        evidence_start = time.perf_counter()
-        semi = semi_transparent(product, card, settings.read_threads)
-        timings["evidence"] = time.perf_counter() - evidence_start
         grid = reader.grid
         classes = np.zeros((out_grid.height, out_grid.width), dtype=np.uint8)
         footprint = product.footprint_mask(out_grid)
 
         def sink(row0: int, block: np.ndarray) -> None:
-            semi.apply(block, out_grid, row0)
             inside = footprint.rows(row0, row0 + block.shape[0])
             block[~inside] = NODATA
             classes[row0 : row0 + block.shape[0]] = block
@@ -139,6 +135,11 @@ def _classify(
         stats = predictor.run(grid.height, grid.width, reader.read, upsampler.push, wrapped)
         upsampler.finish()
     timings.update(stats.timings)
+    # Read once the model's windows are gone, so that its buffers do not add to their peak.
+    evidence_start = time.perf_counter()
+    semi = semi_transparent(product, card, settings.read_threads)
+    semi.apply_rows(classes, out_grid)
+    timings["evidence"] = time.perf_counter() - evidence_start
     timings["classify"] = time.perf_counter() - started - timings["open"]
     extra = {
         "semi_transparent_rule": semi.rule,

@@ -77,6 +77,11 @@ class SemiTransparent:
         here = self.evidence.rows(out, row0, row0 + classes.shape[0])
         classes[here & (classes == CLEAR)] = SEMI_TRANSPARENT_CLOUD
 
+    def apply_rows(self, classes: np.ndarray, out: Grid, rows: int = 512) -> None:
+        """:meth:`apply` to a whole class map of ``out``, ``rows`` rows at a time."""
+        for row0 in range(0, classes.shape[0], rows):
+            self.apply(classes[row0 : row0 + rows], out, row0)
+
 
 def semi_transparent(product: ProductReader, card: ModelCard, threads: int = 1) -> SemiTransparent:
     """How class 3 is made for ``product`` under ``card``, its evidence read (``threads``
