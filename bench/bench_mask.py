@@ -143,14 +143,14 @@ def versions() -> str:
     )
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or add) the section of BENCHMARKS.md this script owns."""
+def write_section(path: Path, text: str, section: str = SECTION) -> None:
+    """Replace (or add) a section of BENCHMARKS.md (by default the one this script owns)."""
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = doc.find(SECTION)
+    start = doc.find(section)
     if start < 0:
         doc = doc.rstrip("\n") + "\n\n" + text
     else:
-        end = doc.find("\n## ", start + len(SECTION))
+        end = doc.find("\n## ", start + len(section))
         rest = doc[end + 1 :] if end >= 0 else ""
         doc = doc[:start] + text.rstrip("\n") + ("\n\n" + rest if rest else "\n")
     path.write_text(doc.rstrip("\n") + "\n")
