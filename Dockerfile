@@ -14,6 +14,7 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip wheel
 COPY pyproject.toml README.md ./
+COPY catalog/ catalog/
 COPY kappacat/ kappacat/
 COPY catalog_api/ catalog_api/
 COPY ingest/ ingest/

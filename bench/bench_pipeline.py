@@ -36,11 +36,11 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from catalog_api.collections import collection_dicts  # noqa: E402
+from catalog.collections import collection_dicts  # noqa: E402
+from catalog.settings import DatabaseSettings, with_database  # noqa: E402
 from ingest.jobs import Job, JobStore  # noqa: E402
 from ingest.publish import upsert_collections  # noqa: E402
 from kappacat.migrate import migrate  # noqa: E402
-from kappacat.settings import DatabaseSettings, with_database  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache"
 RESULTS = REPO / "bench" / "results"

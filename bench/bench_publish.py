@@ -33,11 +33,11 @@ from pypgstac.load import Loader, Methods
 from bench.bench_tiles import report_header
 from bench.bench_tiles_data import drop_database
 from bench.catalog_items import synthetic_items, template
-from catalog_api.collections import collection_dicts
+from catalog.collections import collection_dicts
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items, upsert_collections
 from kappacat.migrate import migrate
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"

@@ -38,11 +38,11 @@ from bench.bench_tiles import (
 from bench.bench_tiles_data import drop_database
 from bench.bench_tiles_load import run
 from bench.catalog_items import DAYS, EAST, NORTH, SOUTH, START, WEST, synthetic_items, template
-from catalog_api.collections import L1C, collection_dicts
+from catalog.collections import L1C, collection_dicts
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items, upsert_collections
 from kappacat.migrate import migrate
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"

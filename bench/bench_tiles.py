@@ -44,8 +44,8 @@ from bench.bench_tiles_data import (
     prepare_database,
 )
 from bench.bench_tiles_load import RunResult, run
-from kappacat.legend import legend_colormap
-from kappacat.settings import DatabaseSettings
+from catalog.legend import legend_colormap
+from catalog.settings import DatabaseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"

@@ -19,14 +19,14 @@ from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-from catalog_api.collections import L1C, collection_dicts
+from catalog.collections import L1C, collection_dicts
+from catalog.legend import legend_colormap
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from inference.product import MaskResult, ProductInfo
 from ingest.items import build_mask_item, item_dict
 from ingest.publish import publish_items, upsert_collections
-from kappacat.legend import legend_colormap
 from kappacat.migrate import migrate
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 
 SIZE = 10980
 BLOB = 48  # pixels a side of one class blob (480 m)

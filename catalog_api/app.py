@@ -57,6 +57,15 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.types import Scope
 
+from catalog import __version__
+from catalog.apidocs import add_docs_page
+from catalog.settings import DatabaseSettings, StorageSettings
+from catalog.web import (
+    SWAGGER_UI_POLICY,
+    ReadWriteCorsMiddleware,
+    SecurityHeadersMiddleware,
+    SizeLimitMiddleware,
+)
 from catalog_api.auth import KeyCheck, require_api_key
 from catalog_api.bulk import CatalogBulkTransactionExtension, CatalogBulkTransactionsClient
 from catalog_api.client import CatalogClient
@@ -65,15 +74,6 @@ from catalog_api.query import QueryExtension
 from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
 from catalog_api.settings import ApiSettings
 from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
-from kappacat import __version__
-from kappacat.apidocs import add_docs_page
-from kappacat.settings import DatabaseSettings, StorageSettings
-from kappacat.web import (
-    SWAGGER_UI_POLICY,
-    ReadWriteCorsMiddleware,
-    SecurityHeadersMiddleware,
-    SizeLimitMiddleware,
-)
 
 STAC_VERSION = "1.1.0"
 VENDOR_DIR = Path(__file__).parent / "static" / "vendor"

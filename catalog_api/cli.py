@@ -13,8 +13,8 @@ def serve_api(
     ),
 ) -> None:
     """Serve the STAC API (stac-fastapi-pgstac) over the catalogue database."""
+    from catalog.web import serve_supervised
     from catalog_api.settings import ApiSettings
-    from kappacat.web import serve_supervised
 
     settings = ApiSettings()
     serve_supervised(

@@ -27,6 +27,8 @@ from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.requests import get_base_url
 from stac_fastapi.types.stac import Collections, LandingPage
 
+from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
+from catalog.cql2 import FilterTooComplex as FilterOverLimits
 from catalog_api.errors import (
     FilterTooComplex,
     InvalidFilter,
@@ -38,8 +40,6 @@ from catalog_api.errors import (
 )
 from catalog_api.fields import FieldsSpec
 from catalog_api.query import parse_query, query_to_cql2
-from kappacat.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
-from kappacat.cql2 import FilterTooComplex as FilterOverLimits
 
 # Sortable whatever the queryables say: the items table's own columns.
 CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "end_datetime"})

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.legend import LEGEND_BY_VALUE, NODATA, SEMI_TRANSPARENT_CLOUD
 from inference.bands import band_id
 from inference.errors import ModelCardError
-from kappacat.legend import LEGEND_BY_VALUE, NODATA, SEMI_TRANSPARENT_CLOUD
 
 if TYPE_CHECKING:
     from inference.settings import InferenceSettings

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from catalog.legend import LEGEND_BY_VALUE
 from inference.errors import InferenceError, ModelCardError, ProductError
-from kappacat.legend import LEGEND_BY_VALUE
 
 EXIT_PRODUCT_ERROR = 2
 EXIT_CARD_ERROR = 3

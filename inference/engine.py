@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from catalog import __version__ as kappacat_version
+from catalog.legend import NODATA
 from inference.card import ModelCard, default_card
 from inference.evidence import semi_transparent
 from inference.product import MaskResult
@@ -21,8 +23,6 @@ from inference.settings import InferenceSettings, SourceSettings
 from inference.tiling import TiledPredictor
 from inference.upsample import ClassUpsampler
 from inference.writer import class_counts, staged, write_mask_cog, write_thumbnail
-from kappacat import __version__ as kappacat_version
-from kappacat.legend import NODATA
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]

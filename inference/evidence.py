@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import rasterio
 
+from catalog.legend import CLEAR, SEMI_TRANSPARENT_CLOUD
 from inference.bands import SCL
 from inference.card import MODEL_RULE, NO_RULE, ModelCard, ThinCirrusB10, ThinCirrusSCL
 from inference.grid import Grid
 from inference.readers.base import READ_ERRORS, ProductReader
-from kappacat.legend import CLEAR, SEMI_TRANSPARENT_CLOUD
 
 log = logging.getLogger(__name__)
 

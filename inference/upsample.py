@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kappacat.legend import MISSING
+from catalog.legend import MISSING
 
 Sink = Callable[[int, np.ndarray], None]
 

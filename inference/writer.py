@@ -21,8 +21,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate
 
+from catalog.legend import LEGEND, NODATA, legend_colormap
 from inference.grid import Grid
-from kappacat.legend import LEGEND, NODATA, legend_colormap
 
 BLOCK = 512
 

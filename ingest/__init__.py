@@ -1,7 +1,7 @@
 """The ingest pipeline: jobs, dramatiq actors and queues, storage, publishing, discovery.
 
 Modules: :mod:`ingest.settings` (``KAPPACAT_BROKER_*``, ``KAPPACAT_WORKER_*``,
-``KAPPACAT_INGEST_*``; ``KAPPACAT_STORAGE_*`` is shared, in :mod:`kappacat.settings`),
+``KAPPACAT_INGEST_*``; ``KAPPACAT_STORAGE_*`` is shared, in :mod:`catalog.settings`),
 :mod:`ingest.jobs` (the job table), :mod:`ingest.broker` (the one place a broker is made),
 :mod:`ingest.pipeline` (actors and hand-offs), :mod:`ingest.stages` (fetch, infer, publish),
 :mod:`ingest.worker` (worker processes), :mod:`ingest.recovery` (reconcile),

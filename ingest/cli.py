@@ -43,11 +43,11 @@ def _failing(prefix: str = "") -> Iterator[None]:
 
 
 def _pipeline() -> Pipeline:
+    from catalog.settings import DatabaseSettings
     from ingest.broker import make_broker
     from ingest.jobs import JobStore
     from ingest.pipeline import Pipeline
     from ingest.settings import BrokerSettings, WorkerSettings
-    from kappacat.settings import DatabaseSettings
 
     broker_settings, worker = BrokerSettings(), WorkerSettings()
     broker = make_broker(broker_settings, worker)
@@ -71,13 +71,13 @@ def worker_command(
     """
     from functools import partial
 
+    from catalog.settings import StorageSettings
     from ingest.broker import broker_kind
     from ingest.logs import configure_logging
     from ingest.settings import BrokerSettings, WorkerSettings
     from ingest.storage import open_storage
     from ingest.supervisor import ProcessSpec, WorkerGroup
     from ingest.worker import metrics_process, sweep_process, worker_process
-    from kappacat.settings import StorageSettings
 
     broker_settings, settings = BrokerSettings(), WorkerSettings()
     try:
@@ -235,9 +235,9 @@ def jobs_command(
     interval: float = typer.Option(2.0, min=0.1, help="Seconds between refreshes (--watch)."),
 ) -> None:
     """List jobs and counts per status; failed jobs show their error."""
+    from catalog.settings import DatabaseSettings
     from ingest.jobs import STATUSES, JobStore
     from ingest.jobsview import print_jobs, watch_jobs
-    from kappacat.settings import DatabaseSettings
 
     statuses = _split(status)
     unknown = sorted(set(statuses) - set(STATUSES))

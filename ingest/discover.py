@@ -18,7 +18,7 @@ from typing import Any
 from pystac_client import Client, ConformanceClasses
 from pystac_client.exceptions import APIError
 
-from catalog_api.collections import EUROPE_BBOX
+from catalog.collections import EUROPE_BBOX
 from ingest.errors import SourceError
 from ingest.pipeline import ModelFor, Pipeline, SourceRef
 from ingest.sources import collection_for

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pystac
 import rasterio
 
-from catalog_api.collections import COLLECTION_FOR_LEVEL, legend_classes
+from catalog import stac_ext
+from catalog.collections import COLLECTION_FOR_LEVEL, legend_classes
+from catalog.legend import LEGEND
 from inference.product import MaskResult
-from kappacat import stac_ext
-from kappacat.legend import LEGEND
 
 SOFTWARE = ("kappacat", "onnxruntime", "rasterio", "rio-cogeo", "pystac")
 SEMI_TRANSPARENT_RULE = "kappacat:semi_transparent_cloud_rule"

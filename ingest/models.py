@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog_api.collections import L2A
+from catalog.collections import L2A
 from ingest.errors import ConfigError
 from ingest.jobs import Job
 from ingest.pipeline import SourceRef

@@ -12,9 +12,9 @@ from typing import Any
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
+from catalog.db import pgstac_db
+from catalog.stac_validation import StacValidator
 from ingest.errors import IngestError
-from kappacat.db import pgstac_db
-from kappacat.stac_validation import StacValidator
 
 
 class PublishError(IngestError, ValueError):

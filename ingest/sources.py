@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 
-from catalog_api.collections import COLLECTION_FOR_LEVEL
+from catalog.collections import COLLECTION_FOR_LEVEL
 from inference.conventions import product_level
 from inference.readers.safe_xml import MTD_NAMES, MetadataError, product_id
 from ingest.errors import SourceError

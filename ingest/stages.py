@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from catalog_api.collections import COLLECTION_FOR_LEVEL
+from catalog.collections import COLLECTION_FOR_LEVEL
 from inference.product import ProductInfo
 from ingest.errors import BadInputError, JobLost
 from ingest.jobs import Job

@@ -16,8 +16,8 @@ import obstore
 from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import LocalStore, S3Store
 
+from catalog.settings import StorageSettings
 from ingest.errors import ConfigError, StorageError
-from kappacat.settings import StorageSettings
 
 if TYPE_CHECKING:
     from obstore.store import S3Config

@@ -24,6 +24,7 @@ import psycopg
 from dramatiq.middleware import CurrentMessage, Interrupt, Middleware
 from pydantic import ValidationError
 
+from catalog.settings import DatabaseSettings, StorageSettings
 from ingest.broker import make_broker, retry_rule
 from ingest.capacity import CapacityGate
 from ingest.errors import BadInputError, ConfigError, JobLost
@@ -34,7 +35,6 @@ from ingest.recovery import sweep
 from ingest.settings import BrokerSettings, WorkerSettings
 from ingest.storage import Storage, open_storage
 from ingest.supervisor import EXIT_CONFIG
-from kappacat.settings import DatabaseSettings, StorageSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,11 @@
 """KappaCat: an open STAC catalogue of Sentinel-2 cloud and cloud-shadow masks.
 
-This small package holds the glue shared by the components: the mask legend, the database
-settings and the ``kappacat`` command.
+This package is the roof over the components: the ``kappacat`` command, the database
+migration and the demo. What every component shares lives in :mod:`catalog`.
 """
 
 from __future__ import annotations
 
-from kappacat.legend import LEGEND, LegendClass, legend_colormap
+from catalog import __version__
 
-__all__ = ["LEGEND", "LegendClass", "legend_colormap"]
-__version__ = "0.1.0"
+__all__ = ["__version__"]

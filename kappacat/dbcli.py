@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kappacat.settings import DatabaseSettings, StacSchemaSettings, redact
+from catalog.settings import DatabaseSettings, StacSchemaSettings, redact
 
 
 def _fail(message: str) -> typer.Exit:
@@ -48,7 +48,7 @@ def migrate_command(
 
 def collections_command() -> None:
     """Create or update the mask collections."""
-    from catalog_api.collections import collection_dicts
+    from catalog.collections import collection_dicts
     from ingest.publish import upsert_collections
 
     settings = DatabaseSettings()
@@ -64,8 +64,8 @@ def publish_command(
     ),
 ) -> None:
     """Upsert STAC items into the catalogue; nothing is loaded unless every file is valid."""
+    from catalog.stac_validation import StacValidator
     from ingest.publish import PublishError, publish_files
-    from kappacat.stac_validation import StacValidator
 
     settings = DatabaseSettings()
     validator = StacValidator.from_settings(StacSchemaSettings())

@@ -9,11 +9,11 @@ import psycopg
 from psycopg import sql
 from pypgstac.migrate import Migrate
 
-from catalog_api.collections import collection_dicts
-from catalog_api.queryables import upsert_queryables
+from catalog.collections import collection_dicts
+from catalog.db import pgstac_db
+from catalog.queryables import upsert_queryables
+from catalog.settings import DatabaseSettings
 from ingest.publish import upsert_collections
-from kappacat.db import pgstac_db
-from kappacat.settings import DatabaseSettings
 from migrations import PGSTAC_VERSION, sql_files
 
 logger = logging.getLogger(__name__)

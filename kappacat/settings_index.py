@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from pydantic_settings import BaseSettings
 
-PACKAGES = ("kappacat", "catalog_api", "ingest", "inference", "tiler")
+PACKAGES = ("catalog", "kappacat", "catalog_api", "ingest", "inference", "tiler")
 
 
 def _subclasses(cls: type) -> Iterator[type]:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from kappacat.settings import DatabaseSettings, with_database
+from catalog.settings import DatabaseSettings, with_database
 from tests.pgserver import admin_url
 
 

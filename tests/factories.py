@@ -12,9 +12,9 @@ from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
+from catalog.legend import legend_colormap
 from inference.product import MaskResult, ProductInfo
 from ingest.items import build_mask_item, item_dict
-from kappacat.legend import legend_colormap
 
 # An MGRS tile in UTM zone 32N (south Germany): origin and its WGS84 footprint, roughly.
 UTM32_ORIGIN = (600000.0, 5300040.0)

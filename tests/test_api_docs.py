@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kappacat.settings import DatabaseSettings
+from catalog.settings import DatabaseSettings
 from tests.servers import serve
 from tests.tiler.browser import chromium_path, open_page, requested_urls
 

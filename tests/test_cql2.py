@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kappacat.cql2 import FilterLimits, FilterTooComplex, _validated, cql2_json
+from catalog.cql2 import FilterLimits, FilterTooComplex, _validated, cql2_json
 
 LESS: dict[str, Any] = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 30]}
 

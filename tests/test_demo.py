@@ -29,7 +29,7 @@ from kappacat.children import PidFile, alive
 pytestmark = [pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("kappacat", "catalog_api", "ingest", "inference", "tiler", "migrations")
+PACKAGES = ("catalog", "kappacat", "catalog_api", "ingest", "inference", "tiler", "migrations")
 DEMO_ARGS = ["--products", "2", "--size", "366", "--workers", "1"]
 CHECKED = "checked: 2 masks searchable, mask COG readable, a tile drawn, web map served"
 

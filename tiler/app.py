@@ -14,10 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from titiler.core.factory import TMSFactory
 from titiler.pgstac.model import RegisterMosaic
 
-from kappacat import __version__
-from kappacat.apidocs import add_docs_page
-from kappacat.settings import DatabaseSettings, StorageSettings
-from kappacat.web import (
+from catalog import __version__
+from catalog.apidocs import add_docs_page
+from catalog.settings import DatabaseSettings, StorageSettings
+from catalog.web import (
     SWAGGER_UI_POLICY,
     ReadWriteCorsMiddleware,
     SecurityHeadersMiddleware,

@@ -13,7 +13,7 @@ def serve_tiler(
     ),
 ) -> None:
     """Serve mask tiles, TileJSON, WMTS, point queries, AOI statistics and the web map."""
-    from kappacat.web import serve_supervised
+    from catalog.web import serve_supervised
     from tiler.settings import TilerSettings
 
     settings = TilerSettings()

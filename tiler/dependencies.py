@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from titiler.core.dependencies import ColorMapParams
 
-from kappacat import __version__
-from kappacat.legend import legend_colormap
+from catalog import __version__
+from catalog.legend import legend_colormap
 from tiler.catalog import Catalog
 from tiler.errors import BadRequest, NotFound, NotModified
 from tiler.searchparams import SearchQuery

@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kappacat.legend import LEGEND, LEGEND_BY_VALUE
+from catalog.legend import LEGEND, LEGEND_BY_VALUE
 from tiler.dependencies import AppState, app_state, check_limits
 from tiler.errors import BROKEN_ITEM_ERRORS, BadRequest, SkippedItem, skipped_header
 from tiler.options import GDAL_ENV

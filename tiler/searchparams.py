@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query
 
-from kappacat.cql2 import DEFAULT_LIMITS, FilterLimits, FilterTooComplex, cql2_json
+from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, FilterTooComplex, cql2_json
 from tiler.errors import BadRequest
 
 SORTABLE = {"datetime", "id", "eo:cloud_cover"} | {

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from kappacat.settings import split_comma_separated
-from kappacat.web import RequestLimits
+from catalog.settings import split_comma_separated
+from catalog.web import RequestLimits
 
 
 class TilerSettings(BaseSettings, RequestLimits):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from kappacat.settings import StorageSettings
+from catalog.settings import StorageSettings
 from tiler.errors import AssetNotAllowed
 
 MASK_ASSET = "mask"

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse
 
-from kappacat.legend import LEGEND
+from catalog.legend import LEGEND
 from tiler.dependencies import app_state
 from tiler.errors import TilerError
 from tiler.searchparams import NEWEST_FIRST

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
+from catalog.legend import LEGEND_BY_VALUE
 from inference.sample.errors import SampleProductError
-from kappacat.legend import LEGEND_BY_VALUE
 
 
 def sample_product(

@@ -18,9 +18,9 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 
+from catalog.legend import LEGEND, legend_colormap
 from inference.sample.context import ProductContext
 from inference.sample.scene import Scene
-from kappacat.legend import LEGEND, legend_colormap
 
 _BLOCK_PIXELS = 6_000_000  # pixels per computed row block
 # OpenJPEG encodes one band on one core here (the driver takes no NUM_THREADS), hence the two

@@ -18,9 +18,9 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from catalog.legend import CLEAR, CLOUD, CLOUD_SHADOW, NODATA, SEMI_TRANSPARENT_CLOUD
 from inference.sample import bands as spectra
 from inference.sample.bands import BANDS_BY_NAME
-from kappacat.legend import CLEAR, CLOUD, CLOUD_SHADOW, NODATA, SEMI_TRANSPARENT_CLOUD
 
 BASE_RES = 60  # metres per base-grid pixel
 THICK_ALPHA = 0.55  # combined cloud opacity from which the truth says "cloud"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_api.collections import L1C
+from catalog.collections import L1C
 
 # (property, operators, which items match): every operator of the query extension, with
 # numbers given as strings too (they are compared as numbers, the queryable's type).

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from starlette.testclient import TestClient
 
+from catalog.collections import L1C
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from catalog_api.app import create_app
-from catalog_api.collections import L1C
 from catalog_api.settings import ApiSettings
 from ingest.publish import publish_items
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 from tests.database import create_database, drop_database
 from tests.factories import mask_item
 

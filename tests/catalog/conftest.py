@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kappacat.stac_validation import StacValidator
+from catalog.stac_validation import StacValidator
 from tests.factories import write_mask_cog
 
 

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from catalog_api.collections import L1C, L2A
-from catalog_api.queryables import upsert_queryables
-from kappacat.stac_validation import StacValidator
+from catalog.collections import L1C, L2A
+from catalog.queryables import upsert_queryables
+from catalog.stac_validation import StacValidator
 from tests.catalog.api_cases import MALFORMED, QUERIES, WRITES
 from tests.catalog.api_support import (
     API_KEY,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from catalog.collections import L1C, L2A
 from catalog_api.app import create_app
-from catalog_api.collections import L1C, L2A
 from catalog_api.settings import ApiSettings
 from tests.catalog.api_support import API_KEY, api_client
 

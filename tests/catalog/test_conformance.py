@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from catalog_api.collections import L1C
-from kappacat.stac_validation import StacValidator
+from catalog.collections import L1C
+from catalog.stac_validation import StacValidator
 from tests.catalog.api_support import API_KEY, loaded_database, lon_of, make_items
 from tests.servers import REPO, serve
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from catalog.settings import DatabaseSettings
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
 from kappacat.migrate import migrate
-from kappacat.settings import DatabaseSettings
-from kappacat.stac_validation import StacValidator
 from migrations import PGSTAC_VERSION
 from tests.factories import mask_item
 

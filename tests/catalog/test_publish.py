@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from kappacat.settings import DatabaseSettings
+from catalog.settings import DatabaseSettings
 from tests.factories import mask_item
 
 

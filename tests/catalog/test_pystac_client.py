@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pystac_client import Client
 
-from catalog_api.collections import L1C
-from kappacat.stac_validation import StacValidator
+from catalog.collections import L1C
+from catalog.stac_validation import StacValidator
 from tests.catalog.api_support import loaded_database, lon_of, make_items
 from tests.servers import serve
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog_api.collections import L1C, L2A, collection_dicts
+from catalog.collections import L1C, L2A, collection_dicts
+from catalog.legend import LEGEND
+from catalog.stac_validation import StacValidator
 from ingest.items import file_checksum, percentage_property
-from kappacat.legend import LEGEND
-from kappacat.stac_validation import StacValidator
 from tests.factories import mask_item
 
 

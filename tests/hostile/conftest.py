@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 from tests.database import create_database, drop_database
 from tests.servers import serve_process
 from tests.tiler.conftest import make_items, reader_settings

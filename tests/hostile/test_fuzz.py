@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from catalog_api.collections import L1C
-from kappacat.stac_validation import StacValidator
+from catalog.collections import L1C
+from catalog.stac_validation import StacValidator
 from tests.hostile.conftest import API_KEY, Services, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

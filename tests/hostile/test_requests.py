@@ -22,8 +22,8 @@ import httpx
 import psycopg
 import pytest
 
-from catalog_api.collections import L1C
-from kappacat.stac_validation import StacValidator
+from catalog.collections import L1C
+from catalog.stac_validation import StacValidator
 from tests.hostile.conftest import API_KEY, Services, services
 from tests.servers import rss_mb, worker_pids
 from tests.tiler.pixels import cog_centre, tile_for

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from catalog.legend import CLEAR, CLOUD, CLOUD_SHADOW
 from inference import InferenceSettings, default_card, run_mask
 from inference.session import ModelSession
 from inference.tiling import TiledPredictor, predict_array
-from kappacat.legend import CLEAR, CLOUD, CLOUD_SHADOW
 from tests.inference.providers import PROVIDERS, window, write_raster
 
 

@@ -7,12 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
+from catalog.legend import MISSING
 from inference import InferenceError, InferenceSettings
 from inference.grid import axis_weights
 from inference.session import resolve_providers
 from inference.tiling import TilePlan
 from inference.upsample import ClassUpsampler
-from kappacat.legend import MISSING
 
 
 def test_area_weights_average_what_they_cover() -> None:

@@ -10,10 +10,10 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
+from catalog.legend import legend_colormap
 from inference import InferenceSettings, MaskResult, run_mask
 from inference.sample import SampleProduct
 from kappacat.cli import app
-from kappacat.legend import legend_colormap
 
 
 @pytest.fixture(scope="module")

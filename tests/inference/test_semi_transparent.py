@@ -9,6 +9,7 @@ import pytest
 import rasterio
 import yaml
 
+from catalog.legend import CLEAR, SEMI_TRANSPARENT_CLOUD
 from inference import InferenceSettings, ModelCard, default_card, load_card, open_product, run_mask
 from inference.card import ThinCirrusB10
 from inference.errors import ModelCardError
@@ -16,7 +17,6 @@ from inference.sample import SampleProduct
 from inference.sample.context import ProductContext, check_spec
 from inference.sample.scene import CIRRUS_LEVEL, SHADOW_LEVEL, THIN_ALPHA, Scene
 from ingest.items import SEMI_TRANSPARENT_RULE, build_mask_item
-from kappacat.legend import CLEAR, SEMI_TRANSPARENT_CLOUD
 from tests.inference.test_cards import EXAMPLE
 
 

@@ -19,8 +19,8 @@ import pika
 import pytest
 import redis
 
+from catalog.settings import DatabaseSettings
 from ingest.settings import STAGES, BrokerSettings
-from kappacat.settings import DatabaseSettings
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]

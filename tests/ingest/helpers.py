@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import psycopg
 from rio_cogeo.cogeo import cog_validate
 
+from catalog.settings import DatabaseSettings
 from ingest.jobs import Job, JobStore
-from kappacat.settings import DatabaseSettings
 
 T = TypeVar("T")
 SIZE = 366  # 3.66 km: the model runs at 30 m, so a product takes about a second

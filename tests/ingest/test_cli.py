@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kappacat.settings import DatabaseSettings
+from catalog.settings import DatabaseSettings
 from tests.ingest.conftest import kappacat
 
 

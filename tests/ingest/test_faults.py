@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from catalog.settings import DatabaseSettings
 from ingest.settings import BrokerSettings
-from kappacat.settings import DatabaseSettings
 from tests.ingest.conftest import PrivateRedis, Workers, kappacat
 from tests.ingest.helpers import (
     items,

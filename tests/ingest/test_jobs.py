@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from catalog.settings import DatabaseSettings, with_database
 from ingest.jobs import Job, JobStore
-from kappacat.settings import DatabaseSettings, with_database
 
 PRODUCT = "S2A_MSIL1C_20230625T103506_N0509_R065_T32UQD_20230625T124851"
 

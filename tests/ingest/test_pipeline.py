@@ -14,15 +14,15 @@ import pytest
 import rasterio
 from pystac_client import Client
 
-from catalog_api.collections import L1C
+from catalog.collections import L1C
+from catalog.settings import DatabaseSettings
+from catalog.stac_validation import StacValidator
 from ingest.broker import dead_letters, make_broker
 from ingest.jobs import Job
 from ingest.pipeline import SourceRef
 from ingest.publish import upsert_collections
 from ingest.settings import BrokerSettings
 from ingest.sources import expand
-from kappacat.settings import DatabaseSettings
-from kappacat.stac_validation import StacValidator
 from tests.httpfiles import serve_directory
 from tests.ingest.conftest import S3_ENV, PrivateRedis, S3Server, Workers, kappacat
 from tests.ingest.helpers import (
@@ -83,7 +83,7 @@ def test_discover_from_a_stac_api_with_two_workers(
     """Discover on the source API, two workers on RabbitMQ: each product once, searchable."""
     from pypgstac.load import Loader, Methods
 
-    from kappacat.db import pgstac_db
+    from catalog.db import pgstac_db
 
     products = write_products(tmp_path / "source", 3, fmt="stac")
     upsert_collections(database.url, [source_collection()])

@@ -9,13 +9,13 @@ import pika
 import pytest
 import redis
 
+from catalog.settings import DatabaseSettings
 from ingest.broker import backlog, make_broker, present_messages
 from ingest.errors import ConfigError
 from ingest.jobs import JobStore
 from ingest.pipeline import Pipeline, SourceRef
 from ingest.recovery import MIN_AGE_S, reconcile
 from ingest.settings import BrokerSettings, WorkerSettings
-from kappacat.settings import DatabaseSettings
 
 REF = SourceRef("S2B_MSIL1C_20230601T103629_N0509_R008_T32UQD_20230601T112342", "/x.SAFE")
 

@@ -16,8 +16,8 @@ import httpx
 import numpy as np
 import pytest
 
-from kappacat.legend import CLEAR, LEGEND_BY_VALUE
-from kappacat.settings import DatabaseSettings
+from catalog.legend import CLEAR, LEGEND_BY_VALUE
+from catalog.settings import DatabaseSettings
 from tests.ingest.conftest import PrivateRedis, Workers, kappacat
 from tests.ingest.helpers import items, wait_done, write_products
 from tests.servers import serve

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog_api.collections import L1C, L2A
+from catalog.collections import L1C, L2A
+from catalog.settings import DatabaseSettings
 from ingest.discover import read_geometry
 from ingest.errors import SourceError
 from ingest.jobs import JobStore
 from ingest.pipeline import SourceRef
 from ingest.sources import expand
-from kappacat.settings import DatabaseSettings
 
 L1C_ID = "S2A_MSIL1C_20230625T103506_N0509_R065_T32UQD_20230625T124851"
 L2A_ID = "S2B_MSIL2A_20230626T103629_N0509_R008_T32UQD_20230626T112342"

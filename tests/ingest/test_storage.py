@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from catalog.settings import StorageSettings
 from ingest.errors import ConfigError
 from ingest.storage import open_storage
-from kappacat.settings import StorageSettings
 from tests.ingest.conftest import S3_ENV, S3Server
 
 

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from catalog.settings import DatabaseSettings
 from ingest.settings import BrokerSettings
 from ingest.supervisor import EXIT_CONFIG, ProcessSpec, WorkerGroup
-from kappacat.settings import DatabaseSettings
 from tests.ingest.conftest import Workers
 from tests.ingest.helpers import started_processes, wait_for
 

@@ -20,12 +20,12 @@ from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
+from catalog.legend import legend_colormap
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from inference.product import MaskResult
 from ingest.items import build_mask_item, item_dict
 from ingest.publish import publish_items
-from kappacat.legend import legend_colormap
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 from tests.database import create_database, drop_database
 from tests.factories import UTM32_ORIGIN, product_info, write_mask_cog
 from tiler import TilerSettings, create_app

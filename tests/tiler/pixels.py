@@ -10,7 +10,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rasterio.warp import transform
 
-from kappacat.legend import legend_colormap
+from catalog.legend import legend_colormap
 from tests.factories import UTM32_ORIGIN
 
 WEB_MERCATOR = tms.get("WebMercatorQuad")

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 from tests.database import create_database, drop_database
 from tests.factories import write_mask_cog
 from tests.tiler.conftest import COLLECTION, SIZE, cog_item, reader_settings, tiler_settings

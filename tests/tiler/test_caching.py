@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from catalog.settings import DatabaseSettings
+from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
-from kappacat.settings import DatabaseSettings
-from kappacat.stac_validation import StacValidator
 from tests.factories import write_mask_cog
 from tests.tiler.conftest import COLLECTION, TilerData, cog_item, reader_settings
 from tests.tiler.pixels import cog_centre, tile_for

@@ -11,7 +11,7 @@ from rasterio.features import geometry_mask
 from rasterio.transform import from_origin
 from rasterio.warp import transform, transform_geom
 
-from kappacat.legend import LEGEND
+from catalog.legend import LEGEND
 from tests.factories import UTM32_ORIGIN
 from tests.tiler.conftest import COLLECTION, JUNE, TilerData
 from tests.tiler.pixels import class_at

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from kappacat.settings import DatabaseSettings
+from catalog.settings import DatabaseSettings
 from tests.tiler.conftest import COLLECTION, reader_settings
 from tiler import TilerSettings, create_app
 

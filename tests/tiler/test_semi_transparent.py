@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from catalog.legend import LEGEND_BY_VALUE, SEMI_TRANSPARENT_CLOUD
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
 from inference import InferenceSettings, run_mask
 from inference.sample import write_sample_product
 from ingest.items import SEMI_TRANSPARENT_RULE, build_mask_item, item_dict
 from ingest.publish import publish_items
-from kappacat.legend import LEGEND_BY_VALUE, SEMI_TRANSPARENT_CLOUD
-from kappacat.settings import DatabaseSettings, with_database
-from kappacat.stac_validation import StacValidator
 from tests.database import create_database, drop_database
 from tests.tiler.conftest import reader_settings
 from tests.tiler.pixels import decode_png, tile_for

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from kappacat.legend import LEGEND
+from catalog.legend import LEGEND
 from tests.servers import serve
 from tests.tiler.browser import Page, chromium_path, open_page
 from tests.tiler.conftest import COLLECTION, TilerData

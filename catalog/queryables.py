@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from catalog_api.collections import COLLECTION_FOR_LEVEL
-from kappacat.legend import LEGEND
+from catalog.collections import COLLECTION_FOR_LEVEL
+from catalog.legend import LEGEND
 
 # Filtered on by nearly every search: worth a B-tree index on every items partition.
 INDEXED = ("eo:cloud_cover",)

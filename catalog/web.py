@@ -25,7 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kappacat.cql2 import FilterLimits
+from catalog.cql2 import FilterLimits
 
 ErrorResponse = Callable[[int, str, str], Response]
 """The app's error answer: (status, code, description) -> response."""
@@ -34,7 +34,7 @@ SWAGGER_UI_POLICY = "; ".join(
     [
         "default-src 'self'",
         # FastAPI's page starts Swagger UI with an inline script; the bundle, its styles and
-        # the icon come from the service itself (kappacat.apidocs), never from a CDN
+        # the icon come from the service itself (catalog.apidocs), never from a CDN
         "script-src 'self' 'unsafe-inline'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",

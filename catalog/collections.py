@@ -7,8 +7,8 @@ from typing import Any
 
 import pystac
 
-from kappacat import stac_ext
-from kappacat.legend import LEGEND
+from catalog import stac_ext
+from catalog.legend import LEGEND
 
 L1C = "sentinel-2-l1c-kappamask"
 L2A = "sentinel-2-l2a-kappamask"

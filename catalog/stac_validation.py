@@ -21,7 +21,7 @@ from urllib.parse import urldefrag
 
 from jsonschema_rs import Draft7Validator
 
-from kappacat.settings import StacSchemaSettings
+from catalog.settings import StacSchemaSettings
 
 CORE = {
     "Feature": "https://schemas.stacspec.org/v{v}/item-spec/json-schema/item.json",
