@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.bench_tiles_data import make_items
+from catalog.properties import percentage_property
 
 WEST, EAST, SOUTH, NORTH = -10, 30, 36, 70
 START = datetime(2017, 1, 1, 10, 30, tzinfo=UTC)
@@ -51,7 +52,7 @@ def synthetic_items(base: dict[str, Any], count: int, seed: int = 0) -> list[dic
         props["sat:relative_orbit"] = orbit
         props["platform"] = f"sentinel-2{'ab'[n % 2]}"
         for name, share in zip(CLASSES, shares[n], strict=True):
-            props[f"kappacat:{name}_percentage"] = round(float(share), 4)
+            props[percentage_property(name)] = round(float(share), 4)
         props["eo:cloud_cover"] = round(float(shares[n][2] + shares[n][3]), 3)
         props["processing:lineage"] = f"Cloud mask of {item['id']} by model bench"
         item["assets"]["mask"]["href"] = f"s3://kappacat-masks/bench/{item['id']}/mask.tif"

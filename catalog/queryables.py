@@ -14,10 +14,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from catalog.collections import COLLECTION_FOR_LEVEL
-from catalog.legend import LEGEND
+from catalog.legend import LEGEND_BY_VALUE
+from catalog.properties import CLOUD_COVER, class_share_properties
 
 # Filtered on by nearly every search: worth a B-tree index on every items partition.
-INDEXED = ("eo:cloud_cover",)
+INDEXED = (CLOUD_COVER,)
 
 
 def _percentage(title: str, description: str) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def _percentage(title: str, description: str) -> dict[str, Any]:
 def queryable_properties() -> dict[str, dict[str, Any]]:
     """Name -> JSON Schema of every queryable item property (besides id, datetime, geometry)."""
     props: dict[str, dict[str, Any]] = {
-        "eo:cloud_cover": _percentage(
+        CLOUD_COVER: _percentage(
             "Cloud cover", "Cloud and semi-transparent cloud share of the valid pixels (%)"
         ),
         "platform": {
@@ -82,11 +83,11 @@ def queryable_properties() -> dict[str, dict[str, Any]]:
             "enum": sorted(COLLECTION_FOR_LEVEL),
         },
     }
-    for legend_class in LEGEND:
-        if legend_class.value:
-            props[f"kappacat:{legend_class.name}_percentage"] = _percentage(
-                f"{legend_class.title} share", f"{legend_class.description} (% of the pixels)"
-            )
+    for value, name in class_share_properties().items():
+        legend_class = LEGEND_BY_VALUE[value]
+        props[name] = _percentage(
+            f"{legend_class.title} share", f"{legend_class.description} (% of the pixels)"
+        )
     return props
 
 

@@ -14,17 +14,10 @@ import rasterio
 
 from catalog import stac_ext
 from catalog.collections import COLLECTION_FOR_LEVEL, legend_classes
-from catalog.legend import LEGEND
+from catalog.properties import CLOUD_COVER, SEMI_TRANSPARENT_RULE, class_share_properties
 from inference.product import MaskResult
 
 SOFTWARE = ("kappacat", "onnxruntime", "rasterio", "rio-cogeo", "pystac")
-SEMI_TRANSPARENT_RULE = "kappacat:semi_transparent_cloud_rule"
-"""The property saying what made the item's semi-transparent cloud (class 3)."""
-
-
-def percentage_property(name: str) -> str:
-    """The property with the share of one class, e.g. ``kappacat:cloud_percentage``."""
-    return f"kappacat:{name}_percentage"
 
 
 def _software() -> dict[str, str]:
@@ -89,7 +82,7 @@ def build_mask_item(
         "constellation": "sentinel-2",
         "instruments": ["msi"],
         "gsd": 10,
-        "eo:cloud_cover": round(result.cloud_cover, 4),
+        CLOUD_COVER: round(result.cloud_cover, 4),
         "grid:code": f"MGRS-{product.mgrs_tile}",
         "mgrs:utm_zone": utm_zone,
         "mgrs:latitude_band": band,
@@ -108,10 +101,8 @@ def build_mask_item(
     if rule:
         # which rule made class 3: "model", "b10-thin-cirrus", "scl-thin-cirrus" or "none"
         properties[SEMI_TRANSPARENT_RULE] = rule
-    for legend_class in LEGEND:
-        if legend_class.value:
-            share = round(percentages[legend_class.value], 4)
-            properties[percentage_property(legend_class.name)] = share
+    for value, name in class_share_properties().items():
+        properties[name] = round(percentages[value], 4)
     if product.sun_azimuth is not None:
         properties["view:sun_azimuth"] = round(product.sun_azimuth, 4)
     if product.sun_elevation is not None:

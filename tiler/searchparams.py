@@ -9,12 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 
 from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, FilterTooComplex, cql2_json
+from catalog.properties import CLOUD_COVER, class_share_properties
 from tiler.errors import BadRequest
 
-SORTABLE = {"datetime", "id", "eo:cloud_cover"} | {
-    f"kappacat:{name}_percentage"
-    for name in ("clear", "cloud_shadow", "semi_transparent_cloud", "cloud", "missing")
-}
+SORTABLE = {"datetime", "id", CLOUD_COVER, *class_share_properties().values()}
 """Properties a mosaic or a query may be ordered by."""
 NEWEST_FIRST = [{"field": "datetime", "direction": "desc"}]
 ORDERS = {

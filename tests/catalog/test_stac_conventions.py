@@ -10,8 +10,9 @@ import pytest
 
 from catalog.collections import L1C, L2A, collection_dicts
 from catalog.legend import LEGEND
+from catalog.properties import percentage_property
 from catalog.stac_validation import StacValidator
-from ingest.items import file_checksum, percentage_property
+from ingest.items import file_checksum
 from tests.factories import mask_item
 
 

@@ -10,13 +10,14 @@ import rasterio
 import yaml
 
 from catalog.legend import CLEAR, SEMI_TRANSPARENT_CLOUD
+from catalog.properties import SEMI_TRANSPARENT_RULE
 from inference import InferenceSettings, ModelCard, default_card, load_card, open_product, run_mask
 from inference.card import ThinCirrusB10
 from inference.errors import ModelCardError
 from inference.sample import SampleProduct
 from inference.sample.context import ProductContext, check_spec
 from inference.sample.scene import CIRRUS_LEVEL, SHADOW_LEVEL, THIN_ALPHA, Scene
-from ingest.items import SEMI_TRANSPARENT_RULE, build_mask_item
+from ingest.items import build_mask_item
 from tests.inference.test_cards import EXAMPLE
 
 

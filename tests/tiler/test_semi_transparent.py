@@ -11,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalog.legend import LEGEND_BY_VALUE, SEMI_TRANSPARENT_CLOUD
+from catalog.properties import SEMI_TRANSPARENT_RULE
 from catalog.settings import DatabaseSettings, with_database
 from catalog.stac_validation import StacValidator
 from inference import InferenceSettings, run_mask
 from inference.sample import write_sample_product
-from ingest.items import SEMI_TRANSPARENT_RULE, build_mask_item, item_dict
+from ingest.items import build_mask_item, item_dict
 from ingest.publish import publish_items
 from tests.database import create_database, drop_database
 from tests.tiler.conftest import reader_settings
