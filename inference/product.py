@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from catalog.legend import CLASSES, NODATA, VALID, cloud_percent
+
 
 @dataclass(frozen=True)
 class ProductInfo:
@@ -44,21 +46,18 @@ class MaskResult:
 
     @property
     def valid_pixels(self) -> int:
-        """Pixels inside the footprint with a class (1-4); missing (5) and no data excluded."""
-        return sum(n for v, n in self.class_counts.items() if v in (1, 2, 3, 4))
+        """Pixels of valid observations; missing input and no data excluded."""
+        return sum(n for v, n in self.class_counts.items() if v in VALID)
 
     @property
     def class_percentages(self) -> dict[int, float]:
-        """Share of each class 1-5 in percent of the pixels inside the footprint (1-5)."""
-        total = sum(n for v, n in self.class_counts.items() if v != 0)
+        """Share of each class in percent of the pixels inside the footprint."""
+        total = sum(n for v, n in self.class_counts.items() if v != NODATA)
         if total == 0:
-            return dict.fromkeys(range(1, 6), 0.0)
-        return {v: 100.0 * self.class_counts.get(v, 0) / total for v in range(1, 6)}
+            return dict.fromkeys(CLASSES, 0.0)
+        return {v: 100.0 * self.class_counts.get(v, 0) / total for v in CLASSES}
 
     @property
     def cloud_cover(self) -> float:
         """Cloud and semi-transparent cloud, in percent of the valid pixels (eo:cloud_cover)."""
-        valid = self.valid_pixels
-        if valid == 0:
-            return 0.0
-        return 100.0 * (self.class_counts.get(3, 0) + self.class_counts.get(4, 0)) / valid
+        return cloud_percent(self.class_counts)

@@ -38,9 +38,7 @@ def class_counts(classes: np.ndarray, rows: int = 512) -> dict[int, int]:
 def legend_tags() -> dict[str, str]:
     """The legend as GDAL metadata items (one per class, and the whole legend as JSON)."""
     tags = {f"CLASS_{c.value}": f"{c.name}: {c.description}" for c in LEGEND}
-    tags["LEGEND"] = json.dumps(
-        [{"value": c.value, "name": c.name, "color": c.color} for c in LEGEND]
-    )
+    tags["LEGEND"] = json.dumps([c.to_json() for c in LEGEND])
     return tags
 
 

@@ -195,18 +195,7 @@ def register(router: APIRouter) -> None:
     @router.get("/legend", response_model=Legend, tags=["Legend"])
     def legend() -> Legend:
         """The mask legend: values, names and colours."""
-        return Legend(
-            classes=[
-                LegendEntry(
-                    value=c.value,
-                    name=c.name,
-                    title=c.title,
-                    description=c.description,
-                    color=c.color or None,
-                )
-                for c in LEGEND
-            ]
-        )
+        return Legend(classes=[LegendEntry.model_validate(c.to_json()) for c in LEGEND])
 
     @router.get(
         "/collections/{collection_id}/point/{lon},{lat}",

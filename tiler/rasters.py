@@ -29,11 +29,11 @@ from rasterio.transform import from_bounds
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
+from catalog.legend import NODATA
 from tiler.errors import MaskMissing, MaskUnreadable
 
 MAX_IDLE = 64
 """Open datasets (overviews count apart) a process keeps for reuse when no request reads them."""
-NODATA = 0
 
 
 def _stamp(path: str) -> tuple[int, int] | None:

@@ -106,8 +106,5 @@ def register(router: APIRouter) -> None:
             "tile_matrix_set": "WebMercatorQuad",
             "max_date_range_days": state.settings.max_date_range_days,
             "collections": collections,
-            "legend": [
-                {"value": c.value, "name": c.name, "title": c.title, "color": c.color or None}
-                for c in LEGEND
-            ],
+            "legend": [c.to_json() for c in LEGEND],
         }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from catalog.legend import LEGEND_BY_VALUE
+from catalog.legend import LEGEND_BY_VALUE, VALID
 from inference.sample.errors import SampleProductError
 
 
@@ -51,10 +51,10 @@ def sample_product(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     elapsed = time.perf_counter() - started
-    valid = sum(n for v, n in product.class_counts.items() if v in (1, 2, 3, 4)) or 1
+    valid = sum(n for v, n in product.class_counts.items() if v in VALID) or 1
     shares = ", ".join(
         f"{LEGEND_BY_VALUE[v].name} {100.0 * product.class_counts.get(v, 0) / valid:.1f} %"
-        for v in (1, 2, 3, 4)
+        for v in sorted(VALID)
     )
     typer.echo(f"truth: {product.truth_path} ({shares}; {elapsed:.1f} s)", err=True)
     typer.echo(str(product.path))

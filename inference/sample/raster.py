@@ -21,6 +21,7 @@ from affine import Affine
 from catalog.legend import LEGEND, legend_colormap
 from inference.sample.context import ProductContext
 from inference.sample.scene import Scene
+from inference.writer import legend_tags
 
 _BLOCK_PIXELS = 6_000_000  # pixels per computed row block
 # OpenJPEG encodes one band on one core here (the driver takes no NUM_THREADS), hence the two
@@ -182,7 +183,7 @@ def _encode(tmp: Path, dst: Path, driver: str) -> None:
 def write_truth(ctx: ProductContext, scene: Scene, dst: Path) -> dict[int, int]:
     """Write the 10 m KappaMask-legend truth GeoTIFF; return its class counts (0..5)."""
     n = ctx.spec.size
-    counts = np.zeros(6, dtype=np.int64)
+    counts = np.zeros(len(LEGEND), dtype=np.int64)
     profile = {
         "driver": "GTiff",
         "width": n,
@@ -203,10 +204,10 @@ def write_truth(ctx: ProductContext, scene: Scene, dst: Path) -> dict[int, int]:
         with rasterio.open(partial, "w", **profile) as out:
             for row0, row1 in row_blocks(n, n):
                 values = scene.truth_block(row0, row1)
-                counts += np.bincount(values.ravel(), minlength=6)[:6]
+                counts += np.bincount(values.ravel(), minlength=len(LEGEND))[: len(LEGEND)]
                 out.write(values, 1, window=rasterio.windows.Window(0, row0, n, row1 - row0))
             out.write_colormap(1, legend_colormap())
-            out.update_tags(1, **{f"CLASS_{c.value}": f"{c.name}: {c.description}" for c in LEGEND})
+            out.update_tags(1, **legend_tags())
             out.update_tags(PRODUCT_ID=ctx.product_id, SEED=str(ctx.spec.seed))
             out.set_band_description(1, "truth (KappaMask legend)")
         os.replace(partial, dst)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog.legend import cloud_percent
 from inference.sample.context import ProductContext
 from inference.sample.manifest import DataObject, manifest
 from inference.sample.raster import RasterWriter, write_truth
@@ -42,12 +43,6 @@ def layers(ctx: ProductContext) -> list[tuple[str, int]]:
             if res in (20, 60):
                 out.append(("SCL", res))
     return out
-
-
-def cloud_percent(counts: dict[int, int]) -> float:
-    """Cloud and semi-transparent cloud in percent of the valid truth pixels."""
-    valid = sum(counts.get(v, 0) for v in (1, 2, 3, 4))
-    return 100.0 * (counts.get(3, 0) + counts.get(4, 0)) / valid if valid else 0.0
 
 
 def scl_percentages(counts: np.ndarray) -> dict[str, float]:

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pystac
 
+from catalog.legend import cloud_percent
 from inference.sample.bands import BANDS_BY_NAME, Band
 from inference.sample.context import ProductContext
 from inference.sample.raster import RasterWriter, transform_for, write_truth
-from inference.sample.safe import cloud_percent, scl_percentages
+from inference.sample.safe import scl_percentages
 from inference.sample.scene import Scene
 
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
