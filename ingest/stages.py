@@ -24,7 +24,7 @@ from ingest.jobs import Job
 from ingest.models import card_for_job, inference_settings
 
 if TYPE_CHECKING:
-    from ingest.worker import Lease, Runtime, Stage
+    from ingest.runtime import Lease, Runtime, Stage
 
 logger = logging.getLogger(__name__)
 
