@@ -252,30 +252,48 @@ class JobStore:
         next_message_id: str,
         *,
         timings: dict[str, float] | None = None,
-        **columns: Any,
+        collection: str | None = None,
+        product: dict[str, Any] | None = None,
+        output: dict[str, Any] | None = None,
+        output_href: str | None = None,
     ) -> bool:
-        """Hand the job to its next stage (in the caller's transaction); False if it was lost."""
-        sets = ", ".join(f"{name} = %({name})s" for name in columns)
-        params = {
-            name: Jsonb(value) if isinstance(value, dict) else value
-            for name, value in columns.items()
-        }
+        """Hand the job to its next stage (in the caller's transaction); False if it was lost.
+
+        What the stage learnt (the collection, the product's metadata, what it stored) is kept;
+        a value not given leaves its column as it is.
+        """
         cur = conn.execute(
             "UPDATE kappacat.jobs SET stage = %(next_stage)s, status = 'queued',"
             " message_id = %(next_msg)s, enqueued_at = now(), worker = NULL,"
-            " lease_expires_at = NULL, timings = timings || %(timings)s, updated_at = now()"
-            + (", " + sets if sets else "")
-            + " WHERE id = %(id)s AND message_id = %(msg)s AND status = 'running'",
+            " lease_expires_at = NULL, timings = timings || %(timings)s, updated_at = now(),"
+            " collection = coalesce(%(collection)s, collection),"
+            " product = coalesce(%(product)s, product),"
+            " output = coalesce(%(output)s, output),"
+            " output_href = coalesce(%(output_href)s, output_href)"
+            " WHERE id = %(id)s AND message_id = %(msg)s AND status = 'running'",
             {
-                **params,
                 "next_stage": next_stage,
                 "next_msg": next_message_id,
                 "timings": Jsonb(timings or {}),
+                "collection": collection,
+                "product": Jsonb(product) if product is not None else None,
+                "output": Jsonb(output) if output is not None else None,
+                "output_href": output_href,
                 "id": job.id,
                 "msg": job.message_id,
             },
         )
         return cur.rowcount == 1
+
+    def hold(self, conn: psycopg.Connection[Any], job: Job) -> bool:
+        """Lock the job's row while it is still this message's and running (False if not), so
+        that what the caller's transaction does commits only together with the job's end."""
+        row = conn.execute(
+            "SELECT 1 FROM kappacat.jobs WHERE id = %s AND message_id = %s"
+            " AND status = 'running' FOR UPDATE",
+            (job.id, job.message_id),
+        ).fetchone()
+        return row is not None
 
     def finish(
         self,

@@ -186,13 +186,25 @@ class Pipeline:
         next_stage: str,
         *,
         timings: dict[str, float] | None = None,
-        **columns: Any,
+        collection: str | None = None,
+        product: dict[str, Any] | None = None,
+        output: dict[str, Any] | None = None,
+        output_href: str | None = None,
     ) -> bool:
-        """Queue the job's next stage; False if the job is no longer this worker's."""
+        """Queue the job's next stage with what this one learnt (see :meth:`JobStore.advance`);
+        False if the job is no longer this worker's."""
         message = self.message(job.id, next_stage)
         with self.store.transaction() as conn:
             moved = self.store.advance(
-                conn, job, next_stage, message.message_id, timings=timings, **columns
+                conn,
+                job,
+                next_stage,
+                message.message_id,
+                timings=timings,
+                collection=collection,
+                product=product,
+                output=output,
+                output_href=output_href,
             )
         if moved:
             self.send([message])

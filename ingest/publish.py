@@ -1,4 +1,9 @@
-"""Put collections and items into pgstac with pypgstac: upserts, every item checked first."""
+"""The one door into pgstac: collections and items upserted, every item checked first.
+
+:func:`publish_items` loads many items with pypgstac (``kappacat publish``);
+:func:`publish_item` upserts one item in the caller's transaction (the pipeline's publish
+stage, which commits it together with the job's success); both check items the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
@@ -96,6 +103,27 @@ def check_items(
         problems = validator.errors(item)
         if problems:
             raise PublishError(f"{label} is not valid STAC: " + "; ".join(problems[:3]))
+
+
+def publish_item(
+    conn: psycopg.Connection[Any], item: dict[str, Any], validator: StacValidator
+) -> None:
+    """Check one item and upsert it in the caller's transaction (nothing commits here)."""
+    known = conn.execute(
+        "SELECT id FROM pgstac.collections WHERE id = %s", (item.get("collection"),)
+    ).fetchall()
+    check_items([item], "publish", validator, {str(row[0]) for row in known})
+    conn.execute("SELECT pgstac.upsert_item(%s)", (Jsonb(item),))
+
+
+def is_published(conn: psycopg.Connection[Any], collection: str, item_id: str, model: str) -> bool:
+    """Whether the catalogue holds the item, made by ``model``."""
+    row = conn.execute(
+        "SELECT 1 FROM pgstac.items WHERE collection = %s AND id = %s"
+        " AND content->'properties'->>'kappacat:model' = %s",
+        (collection, item_id, model),
+    ).fetchone()
+    return row is not None
 
 
 def _collections(db: PgstacDB) -> set[str]:

@@ -18,6 +18,7 @@ import dramatiq
 import psycopg
 from dramatiq.middleware import CurrentMessage, Interrupt
 
+from catalog.stac_validation import StacValidator
 from ingest.broker import retry_rule
 from ingest.errors import BadInputError, JobLost
 from ingest.jobs import Job, JobStore
@@ -87,6 +88,8 @@ class Runtime:
     broker: dramatiq.Broker
     broker_settings: BrokerSettings
     stages: Mapping[str, Stage]
+    validator: StacValidator
+    """What every item is checked with before it is published."""
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:

@@ -15,13 +15,12 @@ from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from psycopg.types.json import Jsonb
-
 from catalog.collections import COLLECTION_FOR_LEVEL
 from inference.product import ProductInfo
 from ingest.errors import BadInputError, JobLost
 from ingest.jobs import Job
 from ingest.models import card_for_job, inference_settings
+from ingest.publish import is_published, publish_item
 
 if TYPE_CHECKING:
     from ingest.runtime import Lease, Runtime, Stage
@@ -66,16 +65,6 @@ def _product_json(info: ProductInfo) -> dict[str, Any]:
     }
 
 
-def _already_published(rt: Runtime, collection: str, item_id: str, model: str) -> bool:
-    with rt.store.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT 1 FROM pgstac.items WHERE collection = %s AND id = %s"
-            " AND content->'properties'->>'kappacat:model' = %s",
-            (collection, item_id, model),
-        ).fetchone()
-    return row is not None
-
-
 def fetch(rt: Runtime, job: Job, lease: Lease) -> None:
     """Read the product's metadata: a Sentinel-2 product the model takes, with its bands?"""
     from inference import ProductError, open_product
@@ -99,7 +88,9 @@ def fetch(rt: Runtime, job: Job, lease: Lease) -> None:
         raise BadInputError(f"{info.id}: unknown product level {info.level!r}")
     lease.check()
     timings = {"fetch": round(perf_counter() - started, 3)}
-    if not job.force and _already_published(rt, collection, info.id, job.model):
+    with rt.store.pool.connection() as conn:
+        known = not job.force and is_published(conn, collection, info.id, job.model)
+    if known:
         with rt.store.transaction() as conn:
             rt.store.finish(conn, job, "skipped", error="already in the catalogue", timings=timings)
         logger.info("%s is already in %s; skipped", info.id, collection)
@@ -174,14 +165,9 @@ def publish(rt: Runtime, job: Job, lease: Lease) -> None:
             return
     lease.check()
     with rt.store.transaction() as conn:
-        mine = conn.execute(
-            "SELECT 1 FROM kappacat.jobs WHERE id = %s AND message_id = %s"
-            " AND status = 'running' FOR UPDATE",
-            (job.id, job.message_id),
-        ).fetchone()
-        if mine is None:
+        if not rt.store.hold(conn, job):
             raise JobLost(f"job {job.id} was taken back by recovery before publishing")
-        conn.execute("SELECT pgstac.upsert_item(%s)", (Jsonb(item),))
+        publish_item(conn, item, rt.validator)
         rt.store.finish(
             conn,
             job,

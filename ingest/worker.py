@@ -20,6 +20,7 @@ from dramatiq.middleware import Middleware
 from pydantic import ValidationError
 
 from catalog.settings import DatabaseSettings, StorageSettings
+from catalog.stac_validation import StacValidator
 from ingest.broker import make_broker
 from ingest.capacity import CapacityGate
 from ingest.errors import ConfigError
@@ -61,6 +62,7 @@ def boot() -> dramatiq.Broker:
         broker,
         broker_settings,
         STAGE_FUNCTIONS,
+        StacValidator.from_settings(),
     )
     logger.info("worker %s ready (%s)", runtime.name, broker_settings.url.split("@")[-1])
     return broker

@@ -227,7 +227,7 @@ class Workers:
 
 @pytest.fixture
 def pipeline_env(
-    database: DatabaseSettings, tmp_path: Path
+    database: DatabaseSettings, tmp_path: Path, shared_data: Path
 ) -> Callable[[BrokerSettings], dict[str, str]]:
     """The environment of ``kappacat`` commands for one test's database, broker and storage."""
     storage = tmp_path / "storage"
@@ -250,6 +250,8 @@ def pipeline_env(
             "KAPPACAT_WORKER_WORK_DIR": str(tmp_path / "work"),
             "KAPPACAT_INGEST_POLL_S": "0.5",
             "KAPPACAT_INFERENCE_THREADS": "1",
+            # what the workers check every item with before publishing it
+            "KAPPACAT_STAC_SCHEMAS_DIR": str(shared_data / "stac-schemas"),
             **extra,
         }
 
