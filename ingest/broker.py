@@ -6,9 +6,7 @@ submitting commands and the tests all call :func:`make_broker` and pass the resu
 
 from __future__ import annotations
 
-import errno
 import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import dramatiq
@@ -26,7 +24,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from ingest.errors import BadInputError, ConfigError, JobLost, StorageError
+from ingest.errors import ConfigError
+from ingest.policy import retry_rule
 from ingest.settings import BrokerSettings, WorkerSettings
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -43,35 +42,6 @@ def broker_kind(url: str) -> str:
     raise ConfigError(
         f"KAPPACAT_BROKER_URL {url!r}: unknown scheme {scheme!r} "
         "(use redis://host:6379/0 or amqp://user:password@host:5672/)"
-    )
-
-
-def retry_rule(worker: WorkerSettings) -> Callable[[int, BaseException], bool]:
-    """Whether a stage that raised may run again after ``retries`` retries (dramatiq's
-    ``retry_when``; the worker asks it too, to know whether to fail the job or release it).
-
-    Bad input is never retried. Storage that cannot be written (read-only, full, gone) is the
-    operator's to fix, not the product's: it gets ``KAPPACAT_WORKER_STORAGE_MAX_RETRIES``
-    retries, enough to outlast an outage, where other faults get ``MAX_RETRIES``.
-    """
-
-    def retry_when(retries: int, exc: BaseException) -> bool:
-        if isinstance(exc, BadInputError | JobLost):
-            return False
-        limit = worker.storage_max_retries if is_storage_fault(exc) else worker.max_retries
-        return retries < limit
-
-    return retry_when
-
-
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
-"""A disk that is full or read-only (the scratch space of a worker, say)."""
-
-
-def is_storage_fault(exc: BaseException) -> bool:
-    """Whether a fault is the storage's: mask storage refused, or a local disk full/read-only."""
-    return isinstance(exc, StorageError) or (
-        isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
     )
 
 

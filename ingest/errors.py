@@ -15,6 +15,10 @@ class BadInputError(IngestError):
     """
 
 
+class PublishError(IngestError, ValueError):
+    """A file or item cannot be published; the message names it and says why."""
+
+
 class TransientError(IngestError):
     """A fault outside the product (network, storage, database, broker): retried with backoff."""
 

@@ -21,9 +21,10 @@ from psycopg_pool import ConnectionPool
 
 STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
 ACTIVE = ("queued", "running")
-FAILURES = ("input", "transient", "lost")
-"""Why a job failed: a bad product (final), or retries or recoveries ran out (resumable)."""
-RESUMABLE = ("transient", "lost")
+FAILURES = ("input", "config", "transient", "lost")
+"""Why a job failed: a bad product (final), its model card was unusable, or retries or
+recoveries ran out (the last three resumable by submitting the job again)."""
+RESUMABLE = ("config", "transient", "lost")
 RECONCILE_LOCK_ID = 0x4B415052  # "KAPR": one reconcile at a time across all workers
 
 

@@ -21,11 +21,7 @@ from pypgstac.load import Loader, Methods
 
 from catalog.db import pgstac_db
 from catalog.stac_validation import StacValidator
-from ingest.errors import IngestError
-
-
-class PublishError(IngestError, ValueError):
-    """A file or item cannot be published; the message names it and says why."""
+from ingest.errors import PublishError
 
 
 @dataclass

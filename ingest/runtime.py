@@ -19,11 +19,11 @@ import psycopg
 from dramatiq.middleware import CurrentMessage, Interrupt
 
 from catalog.stac_validation import StacValidator
-from ingest.broker import retry_rule
-from ingest.errors import BadInputError, JobLost
+from ingest.errors import JobLost
 from ingest.jobs import Job, JobStore
 from ingest.logs import job_context
 from ingest.pipeline import Pipeline
+from ingest.policy import Outcome, outcome, retry_rule
 from ingest.settings import BrokerSettings, WorkerSettings
 from ingest.storage import Storage
 
@@ -91,16 +91,16 @@ class Runtime:
     validator: StacValidator
     """What every item is checked with before it is published."""
     pipeline: Pipeline = field(init=False)
+    retry_when: Callable[[int, BaseException], bool] = field(init=False)
+    """The broker's retry rule (:func:`ingest.policy.retry_rule`)."""
+    misconfigured: threading.Event = field(init=False, default_factory=threading.Event)
+    """Set when a stage found this worker's own settings wrong: the process should stop."""
 
     def __post_init__(self) -> None:
         self.pipeline = Pipeline(
             self.store, self.broker, self.broker_settings, self.settings, self.handle
         )
-
-    @property
-    def retry_when(self) -> Callable[[int, BaseException], bool]:
-        """The broker's retry rule: whether a failed stage will run again."""
-        return retry_rule(self.settings)
+        self.retry_when = retry_rule(self.settings)
 
     @property
     def work_dir(self) -> Path:
@@ -127,16 +127,31 @@ class Runtime:
         ):
             try:
                 self.stages[stage](self, job, lease)
-            except JobLost as exc:
+            except (Exception, Interrupt) as exc:
+                if self._failed(job, stage, exc, int(message.options.get("retries", 0))):
+                    raise
+
+    def _failed(self, job: Job, stage: str, exc: BaseException, retries: int) -> bool:
+        """Do what :mod:`ingest.policy` says for ``exc``; whether dramatiq should see it."""
+        match outcome(exc):
+            case Outcome.DROP:
                 logger.warning("%s", exc)
-            except BadInputError as exc:
+                return False
+            case Outcome.FAIL:
                 logger.warning("job failed (bad input): %s", exc)
                 self.store.fail(job, str(exc))
-            except (Exception, Interrupt) as exc:
-                self._transient(job, stage, exc, int(message.options.get("retries", 0)))
-                raise
-
-    def _transient(self, job: Job, stage: str, exc: BaseException, retries: int) -> None:
+                return False
+            case Outcome.FAIL_CONFIG:
+                logger.error("job failed (its model card): %s", exc)
+                self.store.fail(
+                    job, f"{exc} (fix the model card, then ingest it again)", failure="config"
+                )
+                return False
+            case Outcome.STOP:
+                logger.critical("this worker is misconfigured, stopping it: %s", exc)
+                self.store.release(job, f"{stage}: a worker's configuration: {exc}")
+                self.misconfigured.set()
+                return True  # the retry goes to another worker
         error = f"{stage}: {type(exc).__name__}: {exc}"
         if self.retry_when(retries, exc):
             logger.warning("attempt %d failed, will retry: %s", retries + 1, error)
@@ -148,3 +163,4 @@ class Runtime:
                 f"{error} (gave up after {retries + 1} attempts; ingest it again to resume)",
                 failure="transient",
             )
+        return True

@@ -41,8 +41,8 @@ def _settings() -> tuple[BrokerSettings, WorkerSettings, StorageSettings, Databa
     return BrokerSettings(), WorkerSettings(), StorageSettings(), DatabaseSettings()
 
 
-def boot() -> dramatiq.Broker:
-    """Set up this worker process (logging, broker, actors bound to a Runtime); its broker."""
+def boot() -> Runtime:
+    """Set up this worker process: logging, the broker, actors bound to a Runtime."""
     broker_settings, worker_settings, storage_settings, database = _settings()
     configure_logging(worker_settings.log_format)
     extra: list[Middleware] = [CapacityGate()]
@@ -65,7 +65,7 @@ def boot() -> dramatiq.Broker:
         StacValidator.from_settings(),
     )
     logger.info("worker %s ready (%s)", runtime.name, broker_settings.url.split("@")[-1])
-    return broker
+    return runtime
 
 
 REPEAT_S = 1.0
@@ -91,19 +91,20 @@ def worker_process(queues: Sequence[str], threads: int, stop_timeout_s: float) -
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        broker = boot()
+        runtime = boot()
     except (ConfigError, ValidationError) as exc:
         logger.critical("cannot start a worker: %s", exc)
         return EXIT_CONFIG
+    broker = runtime.broker
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, queues=set(queues) or None, worker_threads=threads)
     worker.start()
-    while not stopped_at:
+    while not stopped_at and not runtime.misconfigured.is_set():
         time.sleep(0.2)
     logger.info("stopping; running jobs get up to %.0f s to end", stop_timeout_s)
     worker.stop(timeout=int(stop_timeout_s * 1000))
     broker.close()
-    return 0
+    return EXIT_CONFIG if runtime.misconfigured.is_set() else 0
 
 
 def metrics_process() -> int:
