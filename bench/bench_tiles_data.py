@@ -14,16 +14,16 @@ import numpy as np
 import psycopg
 import rasterio
 from psycopg import sql
-from rasterio.transform import from_origin
+from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
 
 from catalog.collections import L1C, collection_dicts
-from catalog.legend import legend_colormap
 from catalog.settings import DatabaseSettings, with_database
 from catalog.stac_validation import StacValidator
+from inference.grid import Grid
 from inference.product import MaskResult, ProductInfo
+from inference.settings import DEFAULT_COMPRESSION
+from inference.writer import write_mask_cog
 from ingest.items import build_mask_item, item_dict
 from ingest.publish import publish_items, upsert_collections
 from kappacat.migrate import migrate
@@ -48,27 +48,10 @@ def mask_array(seed: int, size: int = SIZE) -> np.ndarray:
 
 
 def write_cog(path: Path, data: np.ndarray, origin: tuple[float, float]) -> None:
-    """A mask COG as the pipeline writes them: 512 px blocks, deflate, mode overviews."""
-    profile = {
-        "driver": "GTiff",
-        "dtype": "uint8",
-        "count": 1,
-        "width": data.shape[1],
-        "height": data.shape[0],
-        "crs": "EPSG:32632",
-        "nodata": 0,
-        "transform": from_origin(*origin, 10.0, 10.0),
-        "tiled": True,
-        "blockxsize": 512,
-        "blockysize": 512,
-        "compress": "deflate",
-    }
-    tmp = path.with_suffix(".src.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(data, 1)
-        dst.write_colormap(1, legend_colormap())
-    cog_translate(tmp, path, cog_profiles.get("deflate"), overview_resampling="mode", quiet=True)
-    tmp.unlink()
+    """A mask COG exactly as the pipeline writes them (its writer, its default codec)."""
+    height, width = data.shape
+    grid = Grid(CRS.from_epsg(32632), *origin, 10.0, width, height)
+    write_mask_cog(data, grid, path)
 
 
 def product(tile: str, day: datetime, cog: Path, index: int) -> ProductInfo:
@@ -97,7 +80,8 @@ def make_items(cache: Path) -> list[dict[str, Any]]:
     cache.mkdir(parents=True, exist_ok=True)
     items = []
     for index, (day, tile) in enumerate((d, t) for d in DAYS for t in ORIGINS):
-        cog = cache / f"{tile}_{day:%Y%m%d}.tif"
+        # the codec in the name: COGs cached before a change of the pipeline's are made again
+        cog = cache / f"{tile}_{day:%Y%m%d}.{DEFAULT_COMPRESSION.lower()}.tif"
         data = None
         if not cog.is_file():
             data = mask_array(seed=index)

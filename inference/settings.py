@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+Compression = Literal["DEFLATE", "ZSTD"]
+DEFAULT_COMPRESSION: Compression = "ZSTD"
+"""The codec of the mask COGs the pipeline writes, unless configured otherwise."""
+
 
 class InferenceSettings(BaseSettings):
     """How masks are computed: threads, execution providers, windows, output encoding.
@@ -49,8 +53,8 @@ class InferenceSettings(BaseSettings):
     read_threads: int = Field(2, ge=1, description="bands decoded in parallel")
     prefetch: bool = Field(True, description="read the next window while the model runs")
     gdal_cache_mb: int = Field(128, ge=16, description="GDAL block cache (GDAL_CACHEMAX)")
-    compression: Literal["DEFLATE", "ZSTD"] = Field(
-        "ZSTD", description="COG compression (ZSTD or DEFLATE)"
+    compression: Compression = Field(
+        DEFAULT_COMPRESSION, description="COG compression (ZSTD or DEFLATE)"
     )
     thumbnail_size: int = Field(256, ge=16, description="longest side of the PNG thumbnail")
     check_jp2: bool = Field(

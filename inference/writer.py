@@ -20,9 +20,11 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate
+from rio_cogeo.profiles import cog_profiles
 
 from catalog.legend import LEGEND, NODATA, legend_colormap
 from inference.grid import Grid
+from inference.settings import DEFAULT_COMPRESSION
 
 BLOCK = 512
 
@@ -43,19 +45,21 @@ def legend_tags() -> dict[str, str]:
 
 
 def cog_profile(compression: str) -> dict[str, Any]:
-    """The rio-cogeo output profile: 512 px tiles, DEFLATE or ZSTD, no predictor.
+    """rio-cogeo's named profile for ``compression`` (512 px tiles), without a predictor.
 
     Class maps are runs of equal values: the horizontal predictor turns each class edge into
     two odd differences and makes them compress worse (a full product's mask: 1.80 MB with
     it, 1.66 MB without, ZSTD level 9, and faster to write).
     """
+    with warnings.catch_warnings():
+        # rio-cogeo's reminder that ZSTD needs a recent libtiff (the codec is a choice,
+        # BENCHMARKS.md weighs it): said once in the docs, not for every mask written
+        warnings.filterwarnings("ignore", "Non-standard compression schema", UserWarning)
+        named = cog_profiles.get(compression.lower())
     profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "interleave": "pixel",
-        "tiled": True,
+        **named,
         "blockxsize": BLOCK,
         "blockysize": BLOCK,
-        "compress": compression,
         "predictor": 1,
         "num_threads": "ALL_CPUS",
     }
@@ -84,7 +88,7 @@ def write_mask_cog(
     grid: Grid,
     dst: Path,
     *,
-    compression: str = "ZSTD",
+    compression: str = DEFAULT_COMPRESSION,
     tags: dict[str, str] | None = None,
 ) -> None:
     """Write the class map (rows, cols) as a COG at ``dst`` (atomically)."""

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
-from rasterio.transform import from_origin
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
+from rasterio.crs import CRS
 
-from catalog.legend import legend_colormap
+from inference.grid import Grid
 from inference.product import MaskResult, ProductInfo
+from inference.writer import write_mask_cog as write_production_cog
 from ingest.items import build_mask_item, item_dict
 
 # An MGRS tile in UTM zone 32N (south Germany): origin and its WGS84 footprint, roughly.
@@ -27,23 +25,15 @@ def write_mask_cog(path: Path, size: int = 512, seed: int = 0) -> np.ndarray:
     data = np.kron(coarse, np.ones((32, 32), dtype=np.uint8))[:size, :size].copy()
     yy, xx = np.mgrid[0:size, 0:size]
     data[xx + yy < size // 4] = 0  # no-data corner as at a swath edge
-    profile = {
-        "driver": "GTiff",
-        "dtype": "uint8",
-        "count": 1,
-        "width": size,
-        "height": size,
-        "crs": "EPSG:32632",
-        "transform": from_origin(*UTM32_ORIGIN, 10.0, 10.0),
-        "nodata": 0,
-    }
-    tmp = path.with_suffix(".src.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(data, 1)
-        dst.write_colormap(1, legend_colormap())
-    cog_translate(tmp, path, cog_profiles.get("deflate"), overview_resampling="mode", quiet=True)
-    tmp.unlink()
+    write_test_cog(path, data)
     return data
+
+
+def write_test_cog(path: Path, data: np.ndarray) -> None:
+    """``data`` as the pipeline writes a mask COG, on the test grid at :data:`UTM32_ORIGIN`."""
+    height, width = data.shape
+    grid = Grid(CRS.from_epsg(32632), *UTM32_ORIGIN, 10.0, width, height)
+    write_production_cog(data, grid, path)
 
 
 def product_info(

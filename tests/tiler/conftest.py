@@ -15,44 +15,21 @@ import numpy as np
 import pytest
 import rasterio
 from fastapi.testclient import TestClient
-from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
 
-from catalog.legend import legend_colormap
 from catalog.settings import DatabaseSettings, with_database
 from catalog.stac_validation import StacValidator
 from inference.product import MaskResult
 from ingest.items import build_mask_item, item_dict
 from ingest.publish import publish_items
 from tests.database import create_database, drop_database
-from tests.factories import UTM32_ORIGIN, product_info, write_mask_cog
+from tests.factories import product_info, write_mask_cog
+from tests.factories import write_test_cog as write_cog
 from tiler import TilerSettings, create_app
 
 COLLECTION = "sentinel-2-l1c-kappamask"
 SIZE = 512
 JUNE = "2023-06-01/2023-06-30"
-
-
-def write_cog(path: Path, data: np.ndarray) -> None:
-    """A mask COG of ``data`` on the grid of :func:`tests.factories.write_mask_cog`."""
-    profile = {
-        "driver": "GTiff",
-        "dtype": "uint8",
-        "count": 1,
-        "width": data.shape[1],
-        "height": data.shape[0],
-        "crs": "EPSG:32632",
-        "transform": from_origin(*UTM32_ORIGIN, 10.0, 10.0),
-        "nodata": 0,
-    }
-    tmp = path.with_suffix(".src.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(data, 1)
-        dst.write_colormap(1, legend_colormap())
-    cog_translate(tmp, path, cog_profiles.get("deflate"), overview_resampling="mode", quiet=True)
-    tmp.unlink()
 
 
 def footprint(cog: Path, cols: tuple[int, int] = (0, SIZE)) -> dict[str, Any]:
