@@ -16,12 +16,18 @@ def split_comma_separated(value: object) -> object:
     return value
 
 
-class DatabaseSettings(BaseSettings):
+class KappacatSettings(BaseSettings):
+    """Base of every KappaCat settings class: read from ``KAPPACAT_*`` environment variables
+    (each subclass names its prefix), every field documented by its attribute docstring or
+    its ``description``, which ``.env.example`` and the tests take them from."""
+
+    model_config = SettingsConfigDict(extra="ignore", use_attribute_docstrings=True)
+
+
+class DatabaseSettings(KappacatSettings):
     """The catalogue database (PostgreSQL + PostGIS + pgstac), from ``KAPPACAT_DATABASE_*``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KAPPACAT_DATABASE_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_DATABASE_")
 
     url: str = "postgresql://postgres@127.0.0.1:5432/kappacat"
     """Admin connection (migrations, publishing from the command line)."""
@@ -30,9 +36,11 @@ class DatabaseSettings(BaseSettings):
     read_role: str = "kappacat_read"
     """Login role created by ``kappacat migrate`` with read access to the catalogue."""
     read_password: SecretStr | None = None
+    """Password ``kappacat migrate`` gives the read role (none: it cannot log in by password)."""
     ingest_role: str = "kappacat_ingest"
     """Login role created by ``kappacat migrate`` that may load items and manage jobs."""
     ingest_password: SecretStr | None = None
+    """Password ``kappacat migrate`` gives the ingest role (none: it cannot log in by password)."""
 
     @property
     def reader_url(self) -> str:
@@ -40,12 +48,10 @@ class DatabaseSettings(BaseSettings):
         return self.read_url or self.url
 
 
-class StacSchemaSettings(BaseSettings):
+class StacSchemaSettings(KappacatSettings):
     """Offline STAC JSON schemas, from ``KAPPACAT_STAC_*``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KAPPACAT_STAC_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STAC_")
 
     schemas_dir: Path | None = None
     """A folder with an ``index.json`` mapping schema URLs to files; without it only the
@@ -56,16 +62,14 @@ DEFAULT_LOCAL_PUBLIC_URL = "http://127.0.0.1:8081/assets"
 """The STAC API's ``/assets`` route on its default port, which serves local storage."""
 
 
-class StorageSettings(BaseSettings):
+class StorageSettings(KappacatSettings):
     """Where masks and thumbnails are kept, from ``KAPPACAT_STORAGE_*``.
 
     Shared by every component: the worker writes there, the STAC API serves local storage
     under ``/assets``, and the tiler reads masks from there.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="KAPPACAT_STORAGE_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_STORAGE_")
 
     url: str = ".data/storage"
     """A local directory (a path or ``file://`` URL) or ``s3://bucket/prefix``."""

@@ -6,24 +6,24 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from catalog.settings import split_comma_separated
+from catalog.settings import KappacatSettings, split_comma_separated
 from catalog.web import RequestLimits
 
 
-class ApiSettings(BaseSettings, RequestLimits):
+class ApiSettings(KappacatSettings, RequestLimits):
     """The STAC API: title, proxy and CORS, authentication of write routes, limits."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KAPPACAT_API_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_API_")
 
     title: str = "KappaCat"
+    """Title of the catalogue (the landing page's and the OpenAPI document's)."""
     description: str = (
         "An open STAC catalogue of cloud and cloud-shadow masks for Sentinel-2 products over "
         "Europe: search masks by place, date and cloud cover."
     )
+    """Description of the catalogue on its landing page."""
     root_path: str = ""
     """Path prefix the API is served under behind a reverse proxy (e.g. ``/stac``)."""
     forwarded_allow_ips: str = "127.0.0.1"
@@ -47,7 +47,9 @@ class ApiSettings(BaseSettings, RequestLimits):
     """Refuse a ``limit`` above ``max_limit`` with a 400 instead (not what the specification
     asks; for operators whose clients must learn they got less than they asked for)."""
     pool_min_size: int = 1
+    """Database connections each API process keeps open."""
     pool_max_size: int = 10
+    """Most database connections of one API process at once."""
     hydrate_in_api: bool = True
     """Rebuild items from their collection's base item in the API (Python) rather than in
     PostgreSQL (pgstac's plpgsql): a page of 10 mask items costs the database 12 ms instead of

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from catalog.settings import KappacatSettings
 
 Compression = Literal["DEFLATE", "ZSTD"]
 DEFAULT_COMPRESSION: Compression = "ZSTD"
 """The codec of the mask COGs the pipeline writes, unless configured otherwise."""
 
 
-class InferenceSettings(BaseSettings):
+class InferenceSettings(KappacatSettings):
     """How masks are computed: threads, execution providers, windows, output encoding.
 
     Nothing is read at import time: build one with ``InferenceSettings()`` (environment and
@@ -62,7 +64,7 @@ class InferenceSettings(BaseSettings):
     )
 
 
-class SourceSettings(BaseSettings):
+class SourceSettings(KappacatSettings):
     """How products are fetched from providers: object-store endpoints, credentials, signing.
 
     Read from ``KAPPACAT_SOURCE_*`` variables when built, never at import time.

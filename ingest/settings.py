@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from catalog.settings import KappacatSettings
 
 STAGES = ("fetch", "infer", "publish")
 """The pipeline's stages, in order; each has its own queue."""
 
 
-class BrokerSettings(BaseSettings):
+class BrokerSettings(KappacatSettings):
     """The message broker, from ``KAPPACAT_BROKER_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_BROKER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_BROKER_")
 
     url: str = "redis://127.0.0.1:6379/0"
     """``redis://`` (or ``rediss://``) for Redis, ``amqp://`` (or ``amqps://``) for RabbitMQ."""
@@ -37,10 +39,10 @@ class BrokerSettings(BaseSettings):
         return f"{self.queue_prefix}-{stage}"
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(KappacatSettings):
     """Workers: leases, time limits, retries and recovery, from ``KAPPACAT_WORKER_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_WORKER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_WORKER_")
 
     lease_s: float = Field(30.0, gt=0)
     """A running job whose worker has not renewed its lease for this long is taken as lost.
@@ -60,10 +62,15 @@ class WorkerSettings(BaseSettings):
     """Retries of a stage that could not write or read storage (read-only, full, unreachable):
     the operator's fault, not the product's. With the default backoff, about an hour."""
     min_backoff_ms: int = Field(5_000, ge=1)
+    """First pause before a retry; each further retry waits about twice as long."""
     max_backoff_ms: int = Field(300_000, ge=1)
+    """Longest pause between retries."""
     fetch_time_limit_s: float = Field(600.0, gt=0)
+    """Longest a fetch stage may run (reading a product's metadata) before it is retried."""
     infer_time_limit_s: float = Field(1800.0, gt=0)
+    """Longest an inference stage may run (a full product takes about a minute on 2 cores)."""
     publish_time_limit_s: float = Field(300.0, gt=0)
+    """Longest a publish stage may run."""
     prefetch: int = Field(1, ge=1)
     """Messages a worker process holds per queue beyond those it is working on."""
     work_dir: Path | None = None
@@ -71,14 +78,17 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = Field(9191, ge=0, le=65535)
     """Port of the Prometheus exposition server of ``kappacat worker`` (0: no metrics)."""
     metrics_host: str = "0.0.0.0"
+    """Address the Prometheus exposition server listens on."""
     log_format: Literal["json", "text"] = "json"
+    """Worker logs as one JSON object a line (for log collectors) or as plain text."""
     db_pool_size: int = Field(4, ge=1)
+    """Database connections each worker process keeps for the job table."""
 
 
-class SubmitSettings(BaseSettings):
+class SubmitSettings(KappacatSettings):
     """Submission and discovery, from ``KAPPACAT_INGEST_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="KAPPACAT_INGEST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_INGEST_")
 
     model: str | None = None
     """Model card (name or file) new jobs use; the inference engine's default when unset."""

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from pydantic_settings import BaseSettings
 
+from catalog.settings import KappacatSettings
+
 PACKAGES = ("catalog", "kappacat", "catalog_api", "ingest", "inference", "tiler")
 
 
@@ -24,7 +26,7 @@ def settings_classes() -> list[type[BaseSettings]]:
         for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
             if info.name.rsplit(".", 1)[-1] == "settings":
                 importlib.import_module(info.name)
-    found = {cls for cls in _subclasses(BaseSettings) if cls.__module__.split(".")[0] in PACKAGES}
+    found = set(_subclasses(KappacatSettings))
     return sorted(found, key=lambda c: (c.__module__, c.__name__))
 
 

@@ -20,3 +20,14 @@ def test_readme_documents_every_variable() -> None:
     readme = (REPO / "README.md").read_text()
     missing = sorted(name for name in environment_variables() if f"`{name}`" not in readme)
     assert missing == [], f"README.md's configuration table lacks {missing}"
+
+
+def test_every_setting_says_what_it_is_for() -> None:
+    """Every field of every settings class has a description (an attribute docstring or a
+    ``description``): it is what ``.env.example`` and the README tell an operator."""
+    undocumented = sorted(
+        f"{cls.__name__}.{name}"
+        for cls, name in environment_variables().values()
+        if not (cls.model_fields[name].description or "").strip()
+    )
+    assert undocumented == []

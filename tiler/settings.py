@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from catalog.settings import split_comma_separated
+from catalog.settings import KappacatSettings, split_comma_separated
 from catalog.web import RequestLimits
 
 
-class TilerSettings(BaseSettings, RequestLimits):
+class TilerSettings(KappacatSettings, RequestLimits):
     """The tile server: where masks may be read from, links, limits, caching, proxy."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KAPPACAT_TILER_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_TILER_")
 
     storage_roots: Annotated[list[str] | None, NoDecode] = None
     """Local directories or URL prefixes (``s3://bucket/masks/``, ``https://host/masks/``) the
