@@ -13,6 +13,8 @@ echo "== deptry (every import declared, every dependency used)"
 .venv/bin/deptry .
 .venv/bin/deptry . --exclude '\.venv|\.data|\.git|tiler/web|catalog_api/web' \
   --optional-dependencies-dev-groups ""
+echo "== import contracts (layers, no cycles)"
+.venv/bin/lint-imports
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
