@@ -270,11 +270,10 @@ def default_card(level: str = "L1C", settings: InferenceSettings | None = None) 
     from inference.settings import InferenceSettings
 
     settings = settings or InferenceSettings()
-    if level == "L1C":
-        return load_card(settings.default_card_l1c)
-    if level == "L2A":
-        return load_card(settings.default_card_l2a)
-    raise ModelCardError("default", f"no default card for product level {level!r}")
+    try:
+        return load_card(settings.default_card_for(level))
+    except KeyError:
+        raise ModelCardError("default", f"no default card for product level {level!r}") from None
 
 
 __all__ = [

@@ -43,6 +43,7 @@ class InferenceSettings(KappacatSettings):
     batch_size: int = Field(4, ge=1, description="tiles per onnxruntime run")
     default_card_l1c: str = Field("ukis-csmask-6b-l1c", description="card for L1C products")
     default_card_l2a: str = Field("ukis-csmask-6b-l2a", description="card for L2A products")
+
     resolution: float | None = Field(
         None, gt=0, description="processing resolution in metres; default: the card's"
     )
@@ -62,6 +63,10 @@ class InferenceSettings(KappacatSettings):
     check_jp2: bool = Field(
         True, description="check local JPEG 2000 band files for truncation before reading"
     )
+
+    def default_card_for(self, level: str) -> str:
+        """The card reference products of ``level`` get by default; KeyError for others."""
+        return {"L1C": self.default_card_l1c, "L2A": self.default_card_l2a}[level]
 
 
 class SourceSettings(KappacatSettings):

@@ -66,7 +66,7 @@ class ModelChoice:
         if self.fixed is not None:
             return self.fixed
         settings = inference_settings()
-        ref = settings.default_card_l2a if source.collection == L2A else settings.default_card_l1c
+        ref = settings.default_card_for("L2A" if source.collection == L2A else "L1C")
         try:
             return load(ref).id, ref
         except InferenceError as exc:
