@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ from kappacat.migrate import migrate  # noqa: E402
 CACHE = REPO / "bench" / ".cache"
 RESULTS = REPO / "bench" / "results"
 WORK = ("fetch", "infer_stage", "publish")
+READY = re.compile(r"ingest\.worker: worker \S+ ready")
 
 
 def products(size: int, count: int) -> list[Path]:
@@ -169,7 +171,8 @@ def main() -> int:
         )
         logfile = CACHE / f"{name}-workers.log"
         deadline = time.monotonic() + 120
-        while logfile.read_text().count("Worker process is ready") < args.workers:
+        # each worker process logs "worker <name> ready" once it takes messages
+        while len(READY.findall(logfile.read_text())) < args.workers:
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit(f"workers did not start; see {logfile}")
             time.sleep(0.5)
