@@ -18,7 +18,7 @@ from catalog.settings import DatabaseSettings
 from ingest.settings import BrokerSettings
 from tests.ingest.conftest import Workers, kappacat
 from tests.ingest.helpers import items, wait_done, wait_for, write_products
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, serve_process, worker_pids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,6 +77,7 @@ def test_api_tiler_and_workers_count_what_they_did_across_their_processes(
         "KAPPACAT_DATABASE_URL": database.url,
         "KAPPACAT_API_ASSETS_DIR": str(storage),
         "KAPPACAT_API_METRICS_PORT": str(api_metrics),
+        "KAPPACAT_API_METRICS_DIR": str(tmp_path / "api-metrics"),
     }
     tiler_env = {
         "KAPPACAT_DATABASE_URL": database.url,
@@ -84,7 +85,7 @@ def test_api_tiler_and_workers_count_what_they_did_across_their_processes(
         "KAPPACAT_TILER_METRICS_PORT": str(tiler_metrics),
     }
     with (
-        serve("api", api_env, "/_mgmt/health") as api,
+        serve_process("api", api_env, "/_mgmt/health") as (api, supervisor),
         serve("tiler", tiler_env, "/healthz") as tiler,
     ):
         env = pipeline_env(
@@ -152,6 +153,18 @@ def test_api_tiler_and_workers_count_what_they_did_across_their_processes(
         api_samples = scrape(api_metrics)
         total = "http_requests_total"
         assert value(api_samples, total, handler="/collections", method="GET", status="200") == 10
+        # A worker process that served requests dies and is replaced: its counts stay summed.
+        served = {int(f.stem.rsplit("_", 1)[1]) for f in (tmp_path / "api-metrics").glob("*.db")}
+        victim = next(iter(served & worker_pids(supervisor.pid)))
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: victim not in (now := worker_pids(supervisor.pid)) and len(now) == 2,
+            "the killed API worker to be replaced",
+            timeout=60,
+        )
+        assert httpx.get(f"{api}/collections").status_code == 200
+        api_samples = scrape(api_metrics)
+        assert value(api_samples, total, handler="/collections", method="GET", status="200") == 11
         assert value(api_samples, total, handler="/collections/{collection_id}", status="404") == 1
         tiler_samples = scrape(tiler_metrics)
         assert value(tiler_samples, total, handler="/legend", status="200") == 1
