@@ -54,7 +54,8 @@ class MetricsSettings(BaseModel):
 
 
 def instrument(app: FastAPI) -> None:
-    """Count and time every request of ``app`` by route template, method and status code.
+    """Count and time every request of ``app`` by route template, method and status code,
+    and gauge those being answered.
 
     Each app has its own registry: in a worker process the values go to the multiprocess
     files anyway, and apps built side by side (in tests) do not clash.
@@ -62,6 +63,8 @@ def instrument(app: FastAPI) -> None:
     Instrumentator(
         should_group_status_codes=False,
         should_group_untemplated=True,  # unknown paths count as handler "none", not one each
+        should_instrument_requests_inprogress=True,  # summed over the live workers only
+        inprogress_labels=True,
         registry=CollectorRegistry(auto_describe=True),
     ).instrument(app)
 
