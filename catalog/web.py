@@ -278,9 +278,7 @@ def serve_supervised(
     multiprocess directory and the supervisor serves the sum on its own listener
     (:mod:`catalog.metrics`).
     """
-    import uvicorn
-
-    config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, **options)
+    config = Config(factory, factory=True, host=host, port=port, workers=workers, **options)
     with contextlib.ExitStack() as stack:
         files = None
         if metrics is not None and metrics.metrics_port:
