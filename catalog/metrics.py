@@ -54,8 +54,7 @@ class MetricsSettings(BaseModel):
 
 
 def instrument(app: FastAPI) -> None:
-    """Count and time every request of ``app`` by route template, method and status code,
-    and gauge those being answered.
+    """Count and time every request of ``app`` by route template, method and status code.
 
     Each app has its own registry: in a worker process the values go to the multiprocess
     files anyway, and apps built side by side (in tests) do not clash.
@@ -63,8 +62,6 @@ def instrument(app: FastAPI) -> None:
     Instrumentator(
         should_group_status_codes=False,
         should_group_untemplated=True,  # unknown paths count as handler "none", not one each
-        should_instrument_requests_inprogress=True,  # summed over the live workers only
-        inprogress_labels=True,
         registry=CollectorRegistry(auto_describe=True),
     ).instrument(app)
 
