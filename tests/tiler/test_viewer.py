@@ -38,7 +38,7 @@ READY = (
     " && !!window.kappacatMap.getSource('masks') && window.kappacatMap.areTilesLoaded()"
 )
 SETTLED = (
-    "document.documentElement.dataset.viewer === 'ready'"
+    "!!document.documentElement && document.documentElement.dataset.viewer === 'ready'"
     " && document.documentElement.dataset.mapIdle === '1'"
 )
 """The page answered the last change (dates looked up, layers set) and the map has drawn."""
@@ -115,8 +115,11 @@ def jump(page: Page, view: str) -> None:
 
 
 def set_value(element_id: str, value: str) -> str:
-    return f"(() => {{ const el = document.getElementById('{element_id}'); el.value = '{value}';"
-    " return el; })()"
+    """JavaScript that sets a control's value and returns the control (for :func:`change`)."""
+    return (
+        f"(() => {{ const el = document.getElementById('{element_id}'); el.value = '{value}';"
+        " return el; })()"
+    )
 
 
 def pick_collection(collection_id: str) -> str:
