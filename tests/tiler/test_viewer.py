@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from catalog.legend import LEGEND
 from tests.servers import serve
 from tests.tiler.browser import Page, chromium_path, open_page, requested_urls, save_screenshot
-from tests.tiler.conftest import COLLECTION, TilerData
+from tests.tiler.conftest import COLLECTION, JUNE, TilerData
 from tests.tiler.pixels import open_rgba
 from tests.tiler.proxy import prefix_proxy
 from tiler.viewer import BUILD_HINT, missing_vendor_files
@@ -344,3 +345,37 @@ def test_web_map_fits_a_phone(tiler_url: str, tmp_path: Path):
         assert all(hits.values()) and len(hits) == len(ids) + 2, hits
         assert legend_pixel_counts(page.screenshot(map_rect(page)))["clear"] > 300
         assert page.console_errors() == []
+
+
+def test_viewer_dates_and_footprints_answer_the_page(client: TestClient, tiler_data: TilerData):
+    dates = f"/viewer/collections/{COLLECTION}/dates.json"
+    answer = client.get(dates, params={"datetime": "2023-06-10/2023-06-12"}).json()
+    assert answer["inside"] is False
+    assert answer["before"].startswith("2023-06-02")  # b, the newest June item
+    assert answer["after"].startswith("2023-07-01")
+    june = client.get(dates, params={"datetime": "2023-06-01/2023-06-30"}).json()
+    assert june["inside"] is True
+    nothing = client.get(dates, params={"datetime": JUNE, "filter": "eo:cloud_cover<0"}).json()
+    assert nothing == {**nothing, "inside": False, "before": None, "after": None}
+
+    footprints = client.get(
+        f"/viewer/collections/{COLLECTION}/footprints.json", params={"datetime": JUNE}
+    ).json()
+    ids = [f["properties"]["id"] for f in footprints["features"]]
+    assert ids == [tiler_data.item_id("b"), tiler_data.item_id("a")]  # newest first: on top
+    shares = footprints["features"][0]["properties"]
+    assert (
+        shares["kappacat:clear_percentage"]
+        == (tiler_data.items["b"]["properties"]["kappacat:clear_percentage"])
+    )
+    assert footprints["features"][0]["geometry"] == tiler_data.items["b"]["geometry"]
+
+    for path, params, status, words in [
+        (dates, {}, 400, "datetime is required"),
+        (dates, {"datetime": "2023-06-01/..", "filter": ""}, 400, "open"),
+        (dates, {"datetime": JUNE, "filter": "eo:cloud_cover <<< 3"}, 400, "not valid cql2-text"),
+        ("/viewer/collections/nope/dates.json", {"datetime": JUNE}, 404, "'nope' not found"),
+    ]:
+        response = client.get(path, params=params)
+        assert response.status_code == status, response.text
+        assert words in response.json()["detail"]
