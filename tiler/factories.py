@@ -38,6 +38,7 @@ from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import MosaicTilerFactory
 
+from catalog.web_map_links import WMTS_LAYER_TITLE
 from tiler import dependencies as deps
 from tiler import options as opts
 from tiler.errors import SkippedItem, skipped_header
@@ -298,7 +299,7 @@ def item_factory(supported: TileMatrixSets) -> ItemTilerFactory:
         supported_tms=supported,
         router_prefix="/collections/{collection_id}/items/{item_id}",
         route_dependencies=[(TILE_SCOPES, [Depends(deps.item_tile_cache)])],
-        extensions=[wmtsExtension()],
+        extensions=[wmtsExtension(layer_identifier_provider=lambda _: WMTS_LAYER_TITLE)],
         add_preview=False,
         add_part=False,
         add_viewer=False,
@@ -331,7 +332,7 @@ def mosaic_factory(
         get_renders=_no_renders,
         extensions=[
             searchInfoExtension(),
-            mosaicWmtsExtension(layer_identifier_provider=lambda _: "KappaCat masks"),
+            mosaicWmtsExtension(layer_identifier_provider=lambda _: WMTS_LAYER_TITLE),
         ],
         add_viewer=False,
         add_statistics=False,
