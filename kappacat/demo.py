@@ -217,6 +217,7 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
             "KAPPACAT_STORAGE_URL": str(storage),
             "KAPPACAT_STORAGE_PUBLIC_URL": f"{api}/assets",
             "KAPPACAT_TILER_API_URL": api,
+            "KAPPACAT_API_TILER_URL": tiler,
             "KAPPACAT_WORKER_METRICS_PORT": "0",
             "KAPPACAT_WORKER_LOG_FORMAT": "text",
         }
