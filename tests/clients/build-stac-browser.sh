@@ -16,9 +16,15 @@ fi
 if [ ! -f dist/.built ] || [ package-lock.json -nt dist/.built ]; then
   echo "==> building STAC Browser (a minute or two)"
   rm -rf dist.tmp source
-  # Its sources name their own node_modules/ by relative paths: build a copy beside ours.
+  # Its sources name files in their own node_modules/ by relative paths (ol/ol.css): build a
+  # copy whose node_modules/ holds what npm nested there and links to everything else.
   cp -R node_modules/@radiantearth/stac-browser source
-  ln -s ../node_modules source/node_modules
+  rm -rf source/node_modules/.cache
+  mkdir -p source/node_modules
+  for entry in node_modules/* node_modules/.bin; do
+    name="$(basename "$entry")"
+    [ -e "source/node_modules/$name" ] || ln -s "../../node_modules/$name" "source/node_modules/$name"
+  done
   # Hash routes and relative paths: the build works from any static server and path.
   (cd source && SB_historyMode=hash SB_pathPrefix=./ NODE_ENV=production \
     ../node_modules/.bin/vue-cli-service build --noSourceMaps --dest "$here/dist.tmp")
