@@ -9,15 +9,20 @@ README's screenshot of the web map (``docs/web-map.png``) from the offline test'
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from catalog.legend import LEGEND
 from tests.servers import serve
@@ -379,3 +384,59 @@ def test_viewer_dates_and_footprints_answer_the_page(client: TestClient, tiler_d
         response = client.get(path, params=params)
         assert response.status_code == status, response.text
         assert words in response.json()["detail"]
+
+
+ONLINE = "#e0a040"
+"""The colour of every tile of the stand-in online basemap (in no legend or basemap colour)."""
+
+
+class _TileHandler(BaseHTTPRequestHandler):
+    """An XYZ server whose every tile is one colour: a stand-in for an online basemap."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        hexa = ONLINE.lstrip("#")
+        colour = tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), colour).save(buffer, format="PNG")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        self.wfile.write(buffer.getvalue())
+
+
+def test_web_map_online_basemap_is_a_switch(tiler_data: TilerData, tmp_path: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TileHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    basemap = f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    env = {
+        "KAPPACAT_DATABASE_URL": tiler_data.database.url,
+        "KAPPACAT_DATABASE_READ_URL": tiler_data.database.reader_url,
+        "KAPPACAT_TILER_STORAGE_ROOTS": str(tiler_data.root),
+        "KAPPACAT_TILER_BASEMAP_URL": basemap,
+    }
+    try:
+        with serve("tiler", env, "/healthz") as url, open_page(tmp_path / "profile") as page:
+            page.send("Page.navigate", {"url": f"{url}/viewer{JUNE_VIEW}"})
+            page.wait_for(READY, timeout=60)
+            assert text(page, "online-switch").strip() == "Online basemap"
+            jump(page, "{zoom: window.kappacatMap.getZoom() - 1.5}")
+            page.wait_for(READY, timeout=60)
+            shot = page.screenshot(map_rect(page))
+            assert colour_count(shot, ONLINE) > 5000  # the online basemap, under the masks
+            assert sum(n > 300 for n in legend_pixel_counts(shot).values()) >= 4
+            page.evaluate(
+                "(() => { document.documentElement.dataset.mapIdle = '';"
+                " const box = document.getElementById('online'); box.click(); })()"
+            )
+            page.wait_for(SETTLED, timeout=60)
+            shot = page.screenshot(map_rect(page))
+            assert colour_count(shot, ONLINE) == 0  # switched off: the offline basemap
+            assert colour_count(shot, BASEMAP["land"]) > 5000
+            assert page.console_errors() == []
+    finally:
+        server.shutdown()
+        server.server_close()
