@@ -60,6 +60,8 @@ class StacSchemaSettings(KappacatSettings):
 
 DEFAULT_LOCAL_PUBLIC_URL = "http://127.0.0.1:8081/assets"
 """The STAC API's ``/assets`` route on its default port, which serves local storage."""
+DEFAULT_TILER_URL = "http://127.0.0.1:8082"
+"""The tiler on its default port (``kappacat serve tiler``)."""
 
 
 class StorageSettings(KappacatSettings):

@@ -3,7 +3,9 @@
 Schemas come from a folder with an ``index.json`` mapping schema URLs to files (the layout of
 ``shared/data/stac-schemas``); nothing is fetched from the internet. A schema that is declared
 but not in the folder is an error, not a silent pass. A schema that a declared one refers to
-and the folder lacks (PROJJSON's, for ``proj:projjson``) accepts anything.
+and the folder lacks (PROJJSON's, for ``proj:projjson``) accepts anything. Schemas of
+extensions KappaCat adds itself and the folder may lack (web-map-links, for the links the API
+adds to what it serves) come with the package (``catalog/schemas``).
 
 Validation is jsonschema-rs's (compiled once per schema, about 0.1 ms an item; the pure
 Python ``jsonschema`` takes 6 to 12 ms, which would cap bulk publishing near 100 items/s).
@@ -12,6 +14,7 @@ Python ``jsonschema`` takes 6 to 12 ms, which would cap bulk publishing near 100
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
@@ -22,6 +25,13 @@ from urllib.parse import urldefrag
 from jsonschema_rs import Draft7Validator
 
 from catalog.settings import StacSchemaSettings
+
+PACKAGED = {
+    "https://stac-extensions.github.io/web-map-links/v1.2.0/schema.json": (
+        "web-map-links-v1.2.0.json"
+    ),
+}
+"""Extension schemas shipped in ``catalog/schemas``, used when the folder has none of its own."""
 
 CORE = {
     "Feature": "https://schemas.stacspec.org/v{v}/item-spec/json-schema/item.json",
@@ -40,6 +50,34 @@ class StacValidationError(ValueError):
 
 def _bare(url: str) -> str:
     return urldefrag(url).url
+
+
+TEMPLATE_VARIABLE = re.compile(r"\{([A-Za-z]+)\}")
+WEB_MAP_RELS = frozenset({"xyz", "wmts", "wms", "tilejson", "pmtiles", "3d-tiles"})
+
+
+def _untemplated(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with the URI-template variables (``{z}``, ``{x}``, ``{y}``, ``{s}``) of its
+    web-map links percent-encoded, for the core schemas' ``iri-reference`` check: the
+    web-map-links extension defines such hrefs as templates, which no IRI may contain."""
+    links = obj.get("links")
+    if not isinstance(links, list) or not any(
+        isinstance(link, dict) and link.get("rel") in WEB_MAP_RELS for link in links
+    ):
+        return obj
+    encoded = []
+    for link in links:
+        if isinstance(link, dict) and link.get("rel") in WEB_MAP_RELS:
+            href = link.get("href")
+            if isinstance(href, str):
+                link = {**link, "href": TEMPLATE_VARIABLE.sub(r"%7B\1%7D", href)}
+        encoded.append(link)
+    return {**obj, "links": encoded}
+
+
+def _packaged() -> dict[str, dict[str, Any]]:
+    root = files("catalog.schemas")
+    return {url: json.loads(root.joinpath(name).read_text()) for url, name in PACKAGED.items()}
 
 
 @lru_cache(maxsize=8)
@@ -66,6 +104,8 @@ def _load_index(schemas_dir: Path | None) -> dict[str, dict[str, Any]]:
     index = json.loads((schemas_dir / "index.json").read_text(encoding="utf-8"))
     for url, rel in index.items():
         schemas[_bare(url)] = json.loads((schemas_dir / rel).read_text(encoding="utf-8"))
+    for url, schema in _packaged().items():
+        schemas.setdefault(url, schema)
     return schemas
 
 
@@ -108,11 +148,12 @@ class StacValidator:
         if self.offline_extensions:
             urls += [_bare(u) for u in extensions]
         problems: list[str] = []
+        core = _untemplated(obj)
         for url in urls:
             if url not in self.schemas:
                 problems.append(f"no schema for {url} (not in the offline schema folder)")
                 continue
-            errors = self._validator(url).iter_errors(obj)
+            errors = self._validator(url).iter_errors(core if url == urls[0] else obj)
             for err in sorted(errors, key=lambda e: [str(p) for p in e.instance_path]):
                 where = "/".join(str(p) for p in err.instance_path) or "(root)"
                 problems.append(f"{url.rsplit('/', 3)[-3]}: {where}: {err.message[:300]}")

@@ -286,6 +286,7 @@ def create_app(
         max_limit=settings.max_limit,
         refuse_limit_above_max=settings.refuse_limit_above_max,
         filter_limits=settings.filter_limits,
+        tiler_url=settings.tiler_url,
     )
     client.pgstac_search_model = cast(Any, post_model)
     client.landing_page_id = "kappacat"

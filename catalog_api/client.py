@@ -29,6 +29,7 @@ from stac_fastapi.types.stac import Collections, LandingPage
 
 from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
 from catalog.cql2 import FilterTooComplex as FilterOverLimits
+from catalog.web_map_links import add_collection_links, add_item_links
 from catalog_api.errors import (
     FilterTooComplex,
     InvalidFilter,
@@ -73,6 +74,8 @@ class CatalogClient(CoreCrudClient):
     refuse_limit_above_max: bool = attr.ib(default=False, kw_only=True)
     queryables_ttl: float = attr.ib(default=60.0, kw_only=True)
     filter_limits: FilterLimits = attr.ib(default=DEFAULT_LIMITS, kw_only=True)
+    tiler_url: str = attr.ib(default="", kw_only=True)
+    """Public URL of the tiler, for the web-map links of what is served ("" for none)."""
     _sortable_cache: dict[tuple[str, ...], tuple[float, frozenset[str]]] = attr.ib(
         factory=dict, init=False
     )
@@ -110,9 +113,26 @@ class CatalogClient(CoreCrudClient):
         # stac-fastapi reads ``query`` with ``unquote_plus``, hence quoted; an empty one is no
         # query (stac-fastapi fails on it)
         query = quote_plus(orjson.dumps(parse_query(query)).decode()) if query else None
-        return await super().all_collections(
+        found = await super().all_collections(
             request, limit=self._limit(limit), query=query, **kwargs
         )
+        if isinstance(found, dict):  # not with ``fields`` (then an already built response)
+            for collection in found.get("collections", []):
+                add_collection_links(cast(dict[str, Any], collection), self.tiler_url)
+        return found
+
+    async def get_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
+        """One collection, with the web-map links of its mosaic."""
+        collection = await super().get_collection(collection_id, request, **kwargs)
+        return add_collection_links(cast(dict[str, Any], collection), self.tiler_url)
+
+    async def _search_base(self, search_request: PgstacSearch, request: Request) -> Any:
+        """pgstac's search, every item served with the web-map links of its mask (items are
+        served only through here: searches, item lists and single items alike)."""
+        found = await super()._search_base(search_request, request=request)
+        for item in found.get("features", []):
+            add_item_links(cast(dict[str, Any], item), self.tiler_url)
+        return found
 
     def _clean_search_args(
         self,

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from catalog.metrics import MetricsSettings
-from catalog.settings import KappacatSettings, split_comma_separated
+from catalog.settings import DEFAULT_TILER_URL, KappacatSettings, split_comma_separated
 from catalog.web import RequestLimits
 
 
@@ -55,6 +55,10 @@ class ApiSettings(KappacatSettings, RequestLimits, MetricsSettings):
     """Rebuild items from their collection's base item in the API (Python) rather than in
     PostgreSQL (pgstac's plpgsql): a page of 10 mask items costs the database 12 ms instead of
     41 ms, and the database is what a search waits for."""
+    tiler_url: str = DEFAULT_TILER_URL
+    """Public URL of the tiler: items and collections are served with web-map links
+    (``xyz``, ``tilejson``, ``wmts``) to it, which STAC Browser and GIS clients draw masks
+    with; empty: no such links."""
     assets_dir: Path | None = None
     """Local folder whose files are served under ``/assets`` (masks and thumbnails); unset:
     the pipeline's storage directory (``KAPPACAT_STORAGE_URL``) when storage is local."""

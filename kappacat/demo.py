@@ -235,6 +235,7 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
             "KAPPACAT_API_METRICS_PORT": str(ports["api metrics"]),
             "KAPPACAT_TILER_METRICS_PORT": str(ports["tiler metrics"]),
             "KAPPACAT_WORKER_METRICS_PORT": str(ports["worker metrics"]),
+            "KAPPACAT_API_TILER_URL": tiler,
             "KAPPACAT_WORKER_LOG_FORMAT": "text",
         }
         say("migrating the database")

@@ -39,6 +39,7 @@ from tiler.factories import item_factory, mosaic_factory, tile_matrix_sets
 from tiler.searchparams import count_vertices, parse_datetime, parse_filter, parse_sortby
 from tiler.settings import TilerSettings
 from tiler.storage import StorageRoots
+from tiler.tilejson import TileJSONTileSizeMiddleware
 
 
 class CacheHeadersMiddleware:
@@ -243,10 +244,11 @@ def create_app(
 
 
 def add_middleware(app: FastAPI, settings: TilerSettings) -> None:
-    """The middleware stack, innermost first: cache headers, request limits, security
-    headers, the root path, request metrics, CORS (any listed origin may read; the tiler has
-    no writes)."""
+    """The middleware stack, innermost first: TileJSON tile sizes, cache headers, request
+    limits, security headers, the root path, request metrics, CORS (any listed origin may
+    read; the tiler has no writes)."""
     policies = {"/viewer": viewer.content_security_policy(settings), "/api.html": SWAGGER_UI_POLICY}
+    app.add_middleware(TileJSONTileSizeMiddleware)
     app.add_middleware(CacheHeadersMiddleware)
     app.add_middleware(SizeLimitMiddleware, limits=settings, respond=error_response)
     app.add_middleware(SecurityHeadersMiddleware, policies=policies)

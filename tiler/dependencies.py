@@ -29,6 +29,8 @@ from tiler.searchparams import SearchQuery
 from tiler.settings import TilerSettings
 from tiler.storage import MASK_ASSET, StorageRoots
 
+MAX_SCALE = 4
+"""Largest ``@{scale}x`` of a tile (4: 1024 px tiles in WebMercatorQuad)."""
 TILE_FORMATS = {"png", "webp"}
 """Lossless formats: a lossy one would change class colours."""
 
@@ -63,6 +65,14 @@ async def check_limits(request: Request) -> None:
     tilesize = _int(query.get("tilesize"))
     if tilesize is not None and tilesize > settings.max_tile_size:
         raise BadRequest(f"tilesize {tilesize} is above the limit of {settings.max_tile_size}")
+    if "scale" in path or "scale" in query:
+        scale = _int(path.get("scale", query.get("scale")))
+        if scale is None or not 1 <= scale <= MAX_SCALE:
+            raise BadRequest(f"scale must be a whole number from 1 to {MAX_SCALE} (@2x: 512 px)")
+        if tilesize is None and scale * 256 > settings.max_tile_size:
+            raise BadRequest(
+                f"@{scale}x tiles are above the tile size limit of {settings.max_tile_size}"
+            )
     items_limit = _int(query.get("items_limit"))
     if items_limit is not None and items_limit > settings.max_items_per_tile:
         raise BadRequest(

@@ -38,6 +38,7 @@ from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import MosaicTilerFactory
 
+from catalog.web_map_links import WMTS_LAYER_TITLE
 from tiler import dependencies as deps
 from tiler import options as opts
 from tiler.errors import SkippedItem, skipped_header
@@ -45,10 +46,16 @@ from tiler.imaging import render_tile
 from tiler.options import GDAL_ENV, BackendParams, MosaicSearchOptions, ReaderParams, provider
 from tiler.readers import MaskMosaicBackend, MaskReader
 
-TILE_SCOPES: list[EndpointScope] = [
-    {"path": "/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "method": "GET"},
-    {"path": "/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}", "method": "GET"},
-]
+TILE_PATHS: tuple[tuple[str, str], ...] = (
+    # the scaled paths first: ``{y}.{format}`` would take ``3@2x.png`` for a row
+    ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}@{scale}x.{format}", "getTileScaledWithFormat"),
+    ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}@{scale}x", "getTileScaled"),
+    ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}", "getTileWithFormat"),
+    ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "getTile"),
+)
+"""Tile paths and their operation ids: titiler's, and ``@{scale}x`` for tiles of ``scale``
+times the grid's tile size (``@2x``: 512 px tiles in WebMercatorQuad)."""
+TILE_SCOPES: list[EndpointScope] = [{"path": path, "method": "GET"} for path, _ in TILE_PATHS]
 
 
 class SharedTileMatrixSets(TileMatrixSets):
@@ -81,7 +88,14 @@ def _no_renders(obj: Any) -> dict[str, dict[str, Any]]:
 
 
 TileIndex = Annotated[int, Path(description="Zoom level, column or row of the tile")]
-TileSize = Annotated[int | None, Query(gt=0, description="Tile size in pixels (a side).")]
+TileSize = Annotated[
+    int | None,
+    Query(
+        gt=0,
+        description="Tile size in pixels (a side); default: the grid's (256), or its "
+        "``scale`` times with ``@{scale}x``.",
+    ),
+]
 TileFormat = Annotated[
     ImageType | None, Field(description="png (paletted, the default) or webp (lossless)")
 ]
@@ -122,6 +136,14 @@ async def draw_tile(
     return response
 
 
+def tile_size(tms: TileMatrixSet, z: int, tilesize: int | None, scale: int) -> int | None:
+    """The side of a tile in pixels: ``tilesize`` if given, else ``scale`` times the grid's
+    (None: the grid's own, 256 px in WebMercatorQuad, what GDAL's XYZ expects)."""
+    if tilesize:
+        return tilesize
+    return tms.matrix(z).tileWidth * scale if scale > 1 else None
+
+
 def tms_id_type(grids: TileMatrixSets) -> Any:
     """The type of a ``tileMatrixSetId`` path parameter: one of the offered grids (else 422)."""
     return Literal[tuple(grids.list())]
@@ -132,10 +154,7 @@ def _tile_routes(factory: BaseFactory) -> Any:
     prefix = factory.operation_prefix
 
     def register(endpoint: Any) -> Any:
-        for path, operation in (
-            ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}", "getTileWithFormat"),
-            ("/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "getTile"),
-        ):
+        for path, operation in TILE_PATHS:
             factory.router.add_api_route(
                 path,
                 endpoint,
@@ -174,17 +193,19 @@ class ItemTilerFactory(TilerFactory):
             tileMatrixSetId: Annotated[TmsId, Path(description="Tile matrix set")],
             format: TileFormat = None,
             tilesize: TileSize = None,
+            scale: int = 1,
             item: dict[str, Any] = Depends(self.path_dependency),
             reader: ReaderParams = Depends(self.reader_dependency),
             colormap: Any = Depends(self.colormap_dependency),
         ) -> Response:
             """A tile of the item's mask: legend colours, no data transparent (or `colormap`)."""
             tms = grids.get(tileMatrixSetId)
+            size = tile_size(tms, z, tilesize, scale)
 
             def read() -> ImageData:
                 source: Any = item
                 with MaskReader(source, tms=tms, roots=reader.roots) as mask:
-                    return mask.tile(x, y, z, tilesize=tilesize)
+                    return mask.tile(x, y, z, tilesize=size)
 
             return await draw_tile(read, tms, format, colormap)
 
@@ -214,6 +235,7 @@ class MaskMosaicFactory(MosaicTilerFactory):
             tileMatrixSetId: Annotated[TmsId, Path(description="Tile matrix set")],
             format: TileFormat = None,
             tilesize: TileSize = None,
+            scale: int = 1,
             search_id: str = Depends(self.path_dependency),
             backend: BackendParams = Depends(self.backend_dependency),
             reader: ReaderParams = Depends(self.reader_dependency),
@@ -224,6 +246,7 @@ class MaskMosaicFactory(MosaicTilerFactory):
             whose mask cannot be read are left out and named in the KappaCat-Skipped-Items
             header."""
             tms = grids.get(tileMatrixSetId)
+            size = tile_size(tms, z, tilesize, scale)
             skipped: list[SkippedItem] = []
 
             def read() -> ImageData:
@@ -239,7 +262,7 @@ class MaskMosaicFactory(MosaicTilerFactory):
                             x,
                             y,
                             z,
-                            tilesize=tilesize,
+                            tilesize=size,
                             search_options=search.as_dict(),
                             pixel_selection=FirstMethod(),
                         )
@@ -276,7 +299,7 @@ def item_factory(supported: TileMatrixSets) -> ItemTilerFactory:
         supported_tms=supported,
         router_prefix="/collections/{collection_id}/items/{item_id}",
         route_dependencies=[(TILE_SCOPES, [Depends(deps.item_tile_cache)])],
-        extensions=[wmtsExtension()],
+        extensions=[wmtsExtension(layer_identifier_provider=lambda _: WMTS_LAYER_TITLE)],
         add_preview=False,
         add_part=False,
         add_viewer=False,
@@ -309,7 +332,7 @@ def mosaic_factory(
         get_renders=_no_renders,
         extensions=[
             searchInfoExtension(),
-            mosaicWmtsExtension(layer_identifier_provider=lambda _: "KappaCat masks"),
+            mosaicWmtsExtension(layer_identifier_provider=lambda _: WMTS_LAYER_TITLE),
         ],
         add_viewer=False,
         add_statistics=False,

@@ -129,7 +129,7 @@ def test_tilejson_templates_give_the_tiles(client: TestClient, tiler_data: Tiler
         ),
         (
             f"/collections/{COLLECTION}/WebMercatorQuad/tilejson.json?datetime={JUNE}",
-            mosaic_tile(CENTRE, f"datetime={JUNE}&tilesize=512"),
+            mosaic_tile(CENTRE, f"datetime={JUNE}"),  # 256 px: the default of both
         ),
     ):
         doc = client.get(url)

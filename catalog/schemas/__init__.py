@@ -1,0 +1,1 @@
+"""STAC extension schemas KappaCat declares that the offline schema folder may lack."""
