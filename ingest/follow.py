@@ -38,7 +38,7 @@ from inference.errors import RETRYABLE_HTTP
 from ingest.discover import Search, item_ref, search_kwargs
 from ingest.errors import ProviderUnavailableError, SourceError
 from ingest.jobs import JobStore
-from ingest.pipeline import ModelFor, Pipeline
+from ingest.pipeline import ModelFor, Pipeline, SourceRef
 from ingest.settings import FollowSettings
 
 logger = logging.getLogger(__name__)
@@ -426,6 +426,18 @@ class Follower:
         if backoff.tries:
             self.cursors.mark(cursor, "following" if cursor.kind == "follow" else "backfilling")
 
+    def _submit_new(self, ref: SourceRef) -> bool:
+        """Submit a product unless it has a job already; True if it was new.
+
+        A known product is left as it is, even one whose job failed: what a follower sees
+        again (the overlap, a restart) must not start work again; ``kappacat ingest`` resumes.
+        """
+        model_id = self.model(ref)[0] if callable(self.model) else self.model
+        if self.pipeline.store.find(ref.product_id, model_id) is not None:
+            return False
+        (outcome,) = self.pipeline.submit([ref], self.model)
+        return outcome.created
+
     def walk(self, cursor: Cursor, since: datetime | None, until: datetime | None = None) -> Walk:
         """Submit every product the search finds from ``since``; the cursor follows page by
         page when the results are sorted, else once the walk is over."""
@@ -434,10 +446,9 @@ class Follower:
         for page in self._pages(cursor, since, until):
             for item in page:
                 self._wait_for_room(cursor)
-                (outcome,) = self.pipeline.submit([item_ref(item, self.search)], self.model)
-                props = item.get("properties") or {}
                 pending.seen += 1
-                pending.submitted += int(outcome.created)
+                pending.submitted += int(self._submit_new(item_ref(item, self.search)))
+                props = item.get("properties") or {}
                 when = _when(props.get(cursor.field))
                 if when is not None and (pending.position is None or when > pending.position):
                     pending.position = when
