@@ -55,12 +55,14 @@ def source_collection() -> dict[str, Any]:
 class Source:
     """The provider's collection, in the catalogue database the test's API serves."""
 
-    def __init__(self, database: DatabaseSettings, files: Path) -> None:
+    def __init__(self, database: DatabaseSettings, files: Path, *, times: bool = True) -> None:
         self.database = database
         self.files = files
         self.template = json.loads(TEMPLATE.read_text())
         self.added: dict[str, datetime] = {}
         upsert_collections(database.url, [source_collection()])
+        if not times:
+            return
         # Like Earth Search, the provider can filter and sort on its items' times.
         with psycopg.connect(database.url) as conn:
             conn.execute("SET search_path TO pgstac, public")  # the queryables trigger needs it
@@ -319,6 +321,43 @@ def test_a_follower_submits_every_new_product_once_across_a_kill_and_a_provider_
     age = (datetime.now(UTC) - source.added[newest]).total_seconds()
     assert age - 120 < lag["newest_age_s"] <= age
     assert doc["follow"]["waiting"] == 14
+
+
+def test_without_update_times_a_follower_follows_sensing_times_with_an_overlap(
+    database: DatabaseSettings,
+    redis_broker: BrokerSettings,
+    pipeline_env: EnvFactory,
+    api: Api,
+    commands: Callable[..., Command],
+    tmp_path: Path,
+) -> None:
+    """A provider that cannot filter on ``updated``: the cursor is on ``datetime``, and a
+    product published late, sensed before the newest one seen, still comes in."""
+    source = Source(database, tmp_path / "provider-files", times=False)
+    first = datetime(2025, 7, 1, 10, 30, tzinfo=UTC)
+    env = follow_env(pipeline_env, redis_broker)
+    follower = commands(
+        env,
+        "--stac-url",
+        api.url,
+        "--collection",
+        SOURCE,
+        "--datetime",
+        "2025-06-01T00:00:00Z/..",
+        "--follow",
+    )
+    source.add(datetime(2025, 5, 20, tzinfo=UTC), *days(first, 4))  # the first: before --datetime
+    follower.start()
+    wait_submitted(database, set(list(source.added)[1:]), follower)
+    late = source.add(first + timedelta(days=2, hours=5), first + timedelta(days=6))
+    wait_submitted(database, set(list(source.added)[1:]), follower)
+    started = next(m for m in follower.messages() if m.startswith("following "))
+    assert f"{SOURCE} on datetime from the start" in started, started
+    found = submitted(database)
+    assert sorted(found) == sorted(list(source.added)[1:]) and late[0] in found
+    assert sent_messages(redis_broker) == 6
+    listing = kappacat(env, "jobs")
+    assert f"on datetime: newest product {late[1]} sensed 2025-07-07T10:30:00Z" in listing.stdout
 
 
 def test_a_backfill_walks_windows_in_order_waits_for_room_and_resumes_after_a_crash(
