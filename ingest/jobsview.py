@@ -45,7 +45,7 @@ def follower_line(lag: FollowerLag) -> str:
         if lag.newest_product and lag.newest_datetime
         else "no product seen yet"
     )
-    done = f"{lag.submitted} submitted of {lag.seen} seen"
+    done = f"{lag.submitted} submitted, {lag.seen} search results read"
     if lag.kind == "backfill":
         where = f"{lag.windows_done} of {lag.windows} windows done"
         if lag.position and lag.windows_done < lag.windows:
