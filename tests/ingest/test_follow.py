@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,6 +24,8 @@ import pytest
 import redis
 
 from catalog.settings import DatabaseSettings
+from ingest.errors import SourceError
+from ingest.follow import Backoff, parse_interval, windows
 from ingest.publish import upsert_collections
 from ingest.settings import BrokerSettings
 from tests.ingest.conftest import REPO, kappacat
@@ -443,3 +447,33 @@ def test_follow_refuses_options_that_would_submit_twice(
     open_ended = kappacat(env, *base, "--backfill", "--datetime", "2023-01-01T00:00:00Z/..")
     assert open_ended.returncode == 1
     assert "--backfill needs --datetime START/END" in open_ended.stderr
+
+
+def test_a_search_the_provider_refuses_stops_the_follower_with_its_reason(
+    redis_broker: BrokerSettings, pipeline_env: EnvFactory, api: Api
+) -> None:
+    env = follow_env(pipeline_env, redis_broker)
+    proc = kappacat(env, "discover", "--stac-url", api.url, "--collection", "nowhere", "--follow")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{api.url}: the STAC API refused the search (HTTP 404)" in proc.stderr
+    assert "nowhere" in proc.stderr
+
+
+def test_pauses_double_with_jitter_up_to_the_longest() -> None:
+    backoff = Backoff(1.0, 8.0, random.Random(7))
+    pauses = [backoff.next() for _ in range(6)]
+    for pause, step in zip(pauses, [1, 2, 4, 8, 8, 8], strict=True):
+        assert step / 2 <= pause <= step
+    assert len(set(pauses)) == len(pauses), "jittered, so that followers do not march in step"
+    backoff.reset()
+    assert backoff.next() <= 1.0
+
+
+def test_backfill_windows_cover_the_interval_in_order() -> None:
+    start, end = datetime(2017, 1, 1, tzinfo=UTC), datetime(2017, 3, 15, tzinfo=UTC)
+    cuts = windows(start, end, 30)
+    assert cuts[0][0] == start and cuts[-1][1] == end and len(cuts) == 3
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))
+    assert parse_interval("2017-01-01T00:00:00Z/..") == (start, None)
+    with pytest.raises(SourceError, match="'yesterday' is not an RFC 3339 time"):
+        parse_interval("yesterday/2017-03-15T00:00:00Z")
