@@ -604,6 +604,11 @@ class FollowLag:
         }
 
 
+def _utc(when: datetime | None) -> datetime | None:
+    """A time from the database (in the session's time zone) in UTC."""
+    return when.astimezone(UTC) if when else None
+
+
 def follow_lag(store: JobStore, now: datetime | None = None) -> FollowLag:
     """The lag of every follower and backfill (for ``kappacat jobs`` and metrics): per search,
     the newest product seen and its age, the cursor, and the jobs still waiting."""
@@ -620,7 +625,7 @@ def follow_lag(store: JobStore, now: datetime | None = None) -> FollowLag:
             key=lambda c: c.newest_datetime or now,
             default=None,
         )
-        newest_at = newest.newest_datetime if newest else None
+        newest_at = _utc(newest.newest_datetime if newest else None)
         lag.followers.append(
             FollowerLag(
                 kind=rows[0].kind,
@@ -628,13 +633,13 @@ def follow_lag(store: JobStore, now: datetime | None = None) -> FollowLag:
                 collections=list(rows[0].search.get("collections") or []),
                 field=rows[0].field,
                 state=latest.state,
-                position=current.position,
+                position=_utc(current.position),
                 newest_product=newest.newest_product if newest else None,
                 newest_datetime=newest_at,
                 newest_age_s=(now - newest_at).total_seconds() if newest_at else None,
                 seen=sum(c.seen for c in rows),
                 submitted=sum(c.submitted for c in rows),
-                polled_at=max((c.polled_at for c in rows if c.polled_at), default=None),
+                polled_at=_utc(max((c.polled_at for c in rows if c.polled_at), default=None)),
                 last_error=latest.last_error,
                 windows=len(rows),
                 windows_done=sum(c.done for c in rows),

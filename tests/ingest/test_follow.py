@@ -360,7 +360,8 @@ def test_without_update_times_a_follower_follows_sensing_times_with_an_overlap(
     found = submitted(database)
     assert sorted(found) == sorted(list(source.added)[1:]) and late[0] in found
     assert sent_messages(redis_broker) == 6
-    listing = kappacat(env, "jobs")
+    # Shown in UTC whatever the database session's time zone.
+    listing = kappacat({**env, "PGTZ": "Asia/Tokyo"}, "jobs")
     assert f"on datetime: newest product {late[1]} sensed 2025-07-07T10:30:00Z" in listing.stdout
 
 
