@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,8 +78,6 @@ def worker_command(
     from ingest.logs import configure_logging
     from ingest.settings import BrokerSettings, WorkerSettings
     from ingest.storage import open_storage
-    from ingest.supervisor import ProcessSpec, WorkerGroup
-    from ingest.worker import metrics_process, sweep_process, worker_process
 
     broker_settings, settings = BrokerSettings(), WorkerSettings()
     try:
@@ -90,6 +89,18 @@ def worker_command(
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise _fail(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    metrics_dir = tempfile.mkdtemp(prefix="kappacat-metrics-") if settings.metrics_port else None
+    if metrics_dir is not None:
+        # Before anything imports prometheus_client (ingest.worker does): it picks its
+        # multiprocess mode at import, and every process of the group is forked from this one.
+        # dramatiq's Prometheus middleware writes its counts into the same directory.
+        os.environ.update(
+            {"PROMETHEUS_MULTIPROC_DIR": metrics_dir, "dramatiq_prom_db": metrics_dir}
+        )
+
+    from ingest.supervisor import ProcessSpec, WorkerGroup
+    from ingest.worker import metrics_process, sweep_process, worker_process
+
     configure_logging(settings.log_format)
     queue_names = [broker_settings.queue_name(s) for s in stages]
     stop_s = settings.infer_time_limit_s
@@ -100,18 +111,7 @@ def worker_command(
     if settings.sweep_interval_s > 0:
         specs.append(ProcessSpec("sweep", sweep_process))
     on_death = None
-    if settings.metrics_port:
-        metrics_dir = tempfile.mkdtemp(prefix="kappacat-metrics-")
-        # Read by dramatiq's Prometheus middleware in each process, and by prometheus_client
-        # when it is first imported (here too: the group clears the gauges of a dead process).
-        os.environ.update(
-            {
-                "dramatiq_prom_port": str(settings.metrics_port),
-                "dramatiq_prom_host": settings.metrics_host,
-                "dramatiq_prom_db": metrics_dir,
-                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-            }
-        )
+    if metrics_dir is not None:
         specs.append(ProcessSpec("metrics", metrics_process))
 
         def on_death(pid: int) -> None:
@@ -120,7 +120,12 @@ def worker_command(
             multiprocess.mark_process_dead(pid, metrics_dir)
 
     group = WorkerGroup(specs, stop_timeout_s=stop_s + 30, on_death=on_death)
-    raise typer.Exit(group.run())
+    try:
+        code = group.run()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    raise typer.Exit(code)
 
 
 def _model(model: str | None) -> ModelChoice:

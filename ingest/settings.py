@@ -76,9 +76,11 @@ class WorkerSettings(KappacatSettings):
     work_dir: Path | None = None
     """Scratch space for masks before they go to storage (the system's temp dir if unset)."""
     metrics_port: int = Field(9191, ge=0, le=65535)
-    """Port of the Prometheus exposition server of ``kappacat worker`` (0: no metrics)."""
-    metrics_host: str = "0.0.0.0"
-    """Address the Prometheus exposition server listens on."""
+    """Port of the metrics listener of ``kappacat worker`` (``/metrics``: the counts of all its
+    processes, jobs by status and stage, queue depths); 0: no metrics."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics listener binds to: loopback unless configured (``0.0.0.0``: every
+    interface, for a Prometheus on another host)."""
     log_format: Literal["json", "text"] = "json"
     """Worker logs as one JSON object a line (for log collectors) or as plain text."""
     db_pool_size: int = Field(4, ge=1)
