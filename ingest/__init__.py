@@ -7,7 +7,7 @@ Modules: :mod:`ingest.settings` (``KAPPACAT_BROKER_*``, ``KAPPACAT_WORKER_*``,
 :mod:`ingest.pipeline` (actors and hand-offs), :mod:`ingest.stages` (fetch, infer, publish),
 :mod:`ingest.worker` (worker processes), :mod:`ingest.recovery` (reconcile),
 :mod:`ingest.storage`, :mod:`ingest.sources` and :mod:`ingest.discover` (submission),
-:mod:`ingest.follow` (following a provider and backfilling, with cursors in the database),
+:mod:`ingest.follow` and :mod:`ingest.cursors` (following a provider and backfilling),
 :mod:`ingest.items` and :mod:`ingest.publish` (STAC items into pgstac).
 Nothing is configured at import.
 """

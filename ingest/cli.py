@@ -287,7 +287,7 @@ def jobs_command(
 ) -> None:
     """List jobs and counts per status; failed jobs show their error."""
     from catalog.settings import DatabaseSettings
-    from ingest.follow import follow_lag
+    from ingest.cursors import follow_lag
     from ingest.jobs import STATUSES, JobStore
     from ingest.jobsview import print_jobs, watch_jobs
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.follow import FollowerLag, FollowLag, follow_lag
+from ingest.cursors import FollowerLag, FollowLag, follow_lag
 from ingest.jobs import STATUSES, Counts, Job, JobStore
 
 
