@@ -138,8 +138,10 @@ def requested(names: list[str] | None) -> list[AggregationSpec]:
         )
     unknown = [n for n in wanted if n not in AGGREGATIONS]
     if unknown:
+        named = ", ".join(repr(n[:64]) for n in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise InvalidParameter(
-            f"aggregations: unknown aggregation(s) {', '.join(map(repr, unknown))}; "
+            f"aggregations: unknown aggregation(s) {named}{more}; "
             "available: " + ", ".join(AGGREGATIONS)
         )
     return [AGGREGATIONS[n] for n in wanted]
