@@ -182,13 +182,16 @@ class AggregatingClient(CatalogClient, AsyncBaseAggregationClient):
     async def all_collections(self, request: Request, *args: Any, **kwargs: Any) -> Collections:
         """The collections, each with its ``aggregate`` and ``aggregations`` links."""
         collections = await super().all_collections(request, *args, **kwargs)
-        for collection in collections["collections"]:
-            self._link_collection(collection, request)
+        if isinstance(collections, dict):  # with ``fields``, a response already rendered
+            for collection in collections["collections"]:
+                self._link_collection(collection, request)
         return collections
 
     def _link_collection(self, collection: Collection, request: Request) -> None:
+        if "id" not in collection or "links" not in collection:  # left out by ``fields``
+            return
         base = f"{get_base_url(request)}collections/{collection['id']}/"
-        collection.setdefault("links", []).extend(aggregation_links(base))
+        collection["links"].extend(aggregation_links(base))
 
     # ---- the aggregation routes ------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class AggregatingClient(CatalogClient, AsyncBaseAggregationClient):
         request = cast(Request, kwargs["request"])
         base = get_base_url(request)
         if collection_id is not None:
-            await self.get_collection(collection_id, request=request)  # 404 when unknown
+            await self._check_collections(request, [collection_id])  # 404 when unknown
             here = f"{base}collections/{collection_id}/"
         else:
             here = base
@@ -268,7 +271,7 @@ class AggregatingClient(CatalogClient, AsyncBaseAggregationClient):
     ) -> JSONResponse:
         """Aggregate what ``search`` matches, with the checks ``/search`` makes."""
         if collection_id is not None:
-            await self.get_collection(collection_id, request=request)  # 404 when unknown
+            await self._check_collections(request, [collection_id])  # 404 when unknown
             if search.collections and search.collections != [collection_id]:
                 raise InvalidParameter(
                     f"collections: /collections/{collection_id}/aggregate aggregates that "

@@ -299,9 +299,11 @@ def test_one_frequency_per_legend_class(api: TestClient) -> None:
         assert listed[name]["frequency_distribution_data_type"] == "numeric"
     assert {"total_count", "datetime_frequency", "cloud_cover_frequency"} <= set(listed)
     assert {"grid_code_frequency", "platform_frequency"} <= set(listed)
-    collection = api.get(f"/collections/{L1C}/aggregations")
-    assert collection.status_code == 200
-    assert [a["name"] for a in collection.json()["aggregations"]] == list(listed)
+    for method in ("get", "post"):  # the extension routes both methods
+        collection = getattr(api, method)(f"/collections/{L1C}/aggregations")
+        assert collection.status_code == 200, collection.text
+        assert [a["name"] for a in collection.json()["aggregations"]] == list(listed)
+    assert api.post("/aggregations").json()["aggregations"] == response.json()["aggregations"]
 
 
 def test_landing_page_collections_and_conformance_advertise_it(api: TestClient) -> None:
@@ -320,6 +322,9 @@ def test_landing_page_collections_and_conformance_advertise_it(api: TestClient) 
     assert hrefs["aggregations"] == f"http://testserver/collections/{L1C}/aggregations"
     for listed in api.get("/collections").json()["collections"]:
         assert any(link["rel"] == "aggregate" for link in listed["links"]), listed["id"]
+    trimmed = api.get("/collections", params={"fields": "id,title"})  # collection search fields
+    assert trimmed.status_code == 200, trimmed.text
+    assert {c["id"] for c in trimmed.json()["collections"]} == {L1C, L2A}
 
 
 POINT = {"type": "Point", "coordinates": [5.5, 47.8]}
