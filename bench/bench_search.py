@@ -7,6 +7,12 @@ options, read through the ``kappacat_read`` role, and answer the same requests f
 concurrent keep-alive clients on loopback; rounds alternate which goes first.
 
     .venv/bin/python -m bench.bench_search [--items 100000] [--rounds 3] [--requests 400]
+        [--shape search|aggregate]
+
+``--shape aggregate`` measures the Aggregation Extension instead: a field-sized box over one
+calendar year, four aggregations (``AGGREGATIONS``) from ``GET /aggregate``; vanilla has no
+aggregation, so its reference is the client's way without one: the same search, every item
+fetched from ``GET /search`` (one page of up to 1000) and counted.
 
 Needs PostgreSQL with PostGIS (KAPPACAT_TEST_ADMIN_URL or postgresql://postgres@127.0.0.1:5432/
 postgres). Writes bench/results/search-*.json and prints a Markdown table for BENCHMARKS.md.
@@ -90,16 +96,52 @@ def search_paths(count: int, seed: int) -> list[str]:
     return paths
 
 
-def same_answers(bases: dict[str, str], paths: list[str], count: int = 20) -> float:
-    """Share of the first searches both servers answer with the same item ids."""
+AGGREGATIONS = "total_count,datetime_frequency,cloud_cover_frequency,clear_percentage_frequency"
+FIELD_DEGREES = 0.02
+"""A field: 0.02 x 0.02 degrees (about 1.5 x 2.2 km in Europe)."""
+
+
+def aggregate_paths(count: int, seed: int) -> dict[str, list[str]]:
+    """``count`` aggregations "how many dates, how cloudy, per month": a random field, a random
+    calendar year, as KappaCat's ``/aggregate``; and the reference without the extension, the
+    same items counted by a client from vanilla's ``/search`` (1000 a page: one page here)."""
+    rng = np.random.default_rng(seed)
+    paths: dict[str, list[str]] = {"kappacat": [], "vanilla": []}
+    for _ in range(count):
+        west = float(rng.uniform(WEST, EAST - FIELD_DEGREES))
+        south = float(rng.uniform(SOUTH, NORTH - FIELD_DEGREES))
+        year = START.year + int(rng.integers(0, DAYS // 365))
+        east, north = west + FIELD_DEGREES, south + FIELD_DEGREES
+        query = {
+            "collections": L1C,
+            "bbox": f"{west:.4f},{south:.4f},{east:.4f},{north:.4f}",
+            "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59Z",
+        }
+        paths["kappacat"].append("/aggregate?" + urlencode({**query, "aggregations": AGGREGATIONS}))
+        paths["vanilla"].append("/search?" + urlencode({**query, "limit": "1000"}))
+    return paths
+
+
+def _found(base: str, path: str) -> list[str] | int:
+    answer = httpx.get(base + path, timeout=30)
+    answer.raise_for_status()
+    body = answer.json()
+    if "aggregations" in body:
+        return int(body["aggregations"][0]["value"])
+    assert not any(link["rel"] == "next" for link in body["links"]), "one page expected"
+    return [f["id"] for f in body["features"]]
+
+
+def same_answers(bases: dict[str, str], paths: dict[str, list[str]], count: int = 20) -> float:
+    """Share of the first requests both servers answer alike: the same item ids, or (for
+    aggregations) a ``total_count`` equal to the number of items the search returns."""
     same = 0
-    for path in paths[:count]:
-        ids = []
-        for base in bases.values():
-            answer = httpx.get(base + path, timeout=30)
-            answer.raise_for_status()
-            ids.append([f["id"] for f in answer.json()["features"]])
-        same += ids[0] == ids[1]
+    for n in range(count):
+        ours, theirs = (_found(bases[s], paths[s][n]) for s in ("kappacat", "vanilla"))
+        if isinstance(ours, int):
+            same += ours == len(theirs)
+        else:
+            same += ours == theirs
     return same / count
 
 
@@ -121,7 +163,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "PGPORT": str(parts.port or 5432),
         "PGDATABASE": NAME,
     }
-    paths = search_paths(args.requests, seed=1)
+    if args.shape == "aggregate":
+        paths = aggregate_paths(args.requests, seed=1)
+    else:
+        paths = {s: search_paths(args.requests, seed=1) for s in ("kappacat", "vanilla")}
     runs: dict[str, list[dict[str, float]]] = {"kappacat": [], "vanilla": []}
     try:
         with (
@@ -138,15 +183,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             bases = {"kappacat": ours_[0], "vanilla": vanilla_[0]}
             pids = {"kappacat": ours_[1], "vanilla": vanilla_[1]}
             agreement = same_answers(bases, paths)
-            for base in bases.values():  # warm up: connections, plans, caches
-                run(base, paths[: args.requests // 4], CLIENTS)
+            for server, base in bases.items():  # warm up: connections, plans, caches
+                run(base, paths[server][: args.requests // 4], CLIENTS)
             for r in range(args.rounds):
                 order = list(bases) if r % 2 == 0 else list(reversed(bases))
                 for server in order:
                     before = cpu_seconds(pids[server])
-                    summary = run(bases[server], paths, CLIENTS).summary()
+                    summary = run(bases[server], paths[server], CLIENTS).summary()
                     used = cpu_seconds(pids[server]) - before
-                    summary["server_cpu_ms"] = round(1000 * used / len(paths), 2)
+                    summary["server_cpu_ms"] = round(1000 * used / len(paths[server]), 2)
                     summary["rss_mb"] = rss_mb(pids[server])
                     runs[server].append(summary)
                     print(f"round {r + 1} {server:8} {summary}", flush=True)
@@ -156,6 +201,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         **report_header("bench.bench_search", load_before),
         "settings": {
             "items": args.items,
+            "shape": args.shape,
             "rounds": args.rounds,
             "requests": args.requests,
             "clients": CLIENTS,
@@ -174,6 +220,12 @@ def main() -> None:
     """Run the benchmark and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000, help="items in the catalogue")
+    parser.add_argument(
+        "--shape",
+        choices=("search", "aggregate"),
+        default="search",
+        help="search: box + dates + cloud cover; aggregate: a field over a year, /aggregate",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--requests", type=int, default=400, help="searches per run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
@@ -181,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     report = benchmark(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"search-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    out = RESULTS / f"{args.shape}-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"\nsame answers: {report['same_answers']:.0%}; results in {out}\n")
     print("| server | p50 ms | p95 ms | mean ms | requests/s | server CPU ms/search | RSS MB |")

@@ -3,7 +3,7 @@
 It is stac-fastapi-pgstac's ``instantiate_api`` with KappaCat's parts swapped in: the search
 request models (``search.py``), the read client (``client.py``), the query extension with every
 operator (``query.py``), the transaction routes (``transactions.py``, only with API keys) and
-one set of error handlers (``errors.py``).
+one set of error handlers (``errors.py``), and the aggregation routes (``aggregate.py``).
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ from catalog.web import (
     SecurityHeadersMiddleware,
     SizeLimitMiddleware,
 )
+from catalog_api.aggregate import AggregatingClient, aggregation_extension
 from catalog_api.auth import KeyCheck, require_api_key
 from catalog_api.bulk import CatalogBulkTransactionExtension, CatalogBulkTransactionsClient
-from catalog_api.client import CatalogClient
 from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
 from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
@@ -282,7 +282,7 @@ def create_app(
     collection_search = collection_search_extension()
     writes = transaction_extensions(fastapi_settings) if settings.transactions_enabled else []
     post_model = create_post_request_model(search, base_model=SearchPostRequestBase)
-    client = CatalogClient(
+    client = AggregatingClient(
         max_limit=settings.max_limit,
         refuse_limit_above_max=settings.refuse_limit_above_max,
         filter_limits=settings.filter_limits,
@@ -302,7 +302,7 @@ def create_app(
         ),
         router=APIRouter(),
         settings=fastapi_settings,
-        extensions=[*search, *items, *writes, collection_search],
+        extensions=[*search, *items, *writes, collection_search, aggregation_extension(client)],
         exceptions={},  # errors.add_exception_handlers below answers them all
         client=client,
         stac_version=STAC_VERSION,
