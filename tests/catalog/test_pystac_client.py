@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,3 +88,33 @@ def test_collections_and_items_browse_like_a_static_catalogue(api_url: str) -> N
     assert collection.license == "CC-BY-4.0"
     first = next(collection.get_items())
     assert first.get_self_href() == f"{api_url}/collections/{L1C}/items/{first.id}"
+
+
+@contextlib.contextmanager
+def warnings_as_errors() -> Iterator[None]:
+    """Every warning (but deprecations, which are pystac-client's own business) as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def test_sort_fields_query_and_filter_work_without_a_warning(
+    api_url: str, items: list[dict[str, Any]]
+) -> None:
+    with warnings_as_errors():
+        catalog = Client.open(api_url)
+        search = catalog.search(
+            collections=[L1C],
+            sortby="-properties.eo:cloud_cover",
+            fields={"include": ["properties.eo:cloud_cover"], "exclude": []},
+            query={"sat:relative_orbit": {"gte": 30}},
+            filter={"op": "<", "args": [{"property": "eo:cloud_cover"}, 90]},
+            max_items=10,
+        )
+        found = list(search.items_as_dicts())
+    props = [i["properties"] for i in items]
+    matching = [p for p in props if p["sat:relative_orbit"] >= 30 and p["eo:cloud_cover"] < 90]
+    want = sorted((p["eo:cloud_cover"] for p in matching), reverse=True)[:10]
+    assert [f["properties"]["eo:cloud_cover"] for f in found] == want
+    assert all(set(f["properties"]) <= {"eo:cloud_cover", "datetime"} for f in found)
