@@ -33,7 +33,6 @@ from stac_fastapi.extensions import (
     FieldsExtension,
     ItemCollectionFilterExtension,
     OffsetPaginationExtension,
-    SearchFilterExtension,
     TokenPaginationExtension,
 )
 from stac_fastapi.extensions.fields import FieldsConformanceClasses
@@ -72,7 +71,12 @@ from catalog_api.bulk import CatalogBulkTransactionExtension, CatalogBulkTransac
 from catalog_api.client import CatalogClient
 from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
-from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
+from catalog_api.search import (
+    CatalogSearchFilterExtension,
+    ItemsGetRequestBase,
+    SearchGetRequestBase,
+    SearchPostRequestBase,
+)
 from catalog_api.settings import ApiSettings
 from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
 
@@ -167,7 +171,7 @@ def search_extensions() -> list[ApiExtension]:
             conformance_classes=_sort_conformance(SortConformanceClasses.ITEM_SEARCH_SORT)
         ),
         FieldsExtension(),
-        SearchFilterExtension(client=FiltersClient()),
+        CatalogSearchFilterExtension(client=FiltersClient()),
         TokenPaginationExtension(),
     ]
 

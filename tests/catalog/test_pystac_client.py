@@ -99,6 +99,29 @@ def warnings_as_errors() -> Iterator[None]:
         yield
 
 
+@pytest.mark.parametrize("filter_lang", [None, "cql2-text"])
+def test_cql2_text_filter_with_the_default_method(
+    api_url: str, items: list[dict[str, Any]], filter_lang: str | None
+) -> None:
+    """Without a method pystac-client POSTs; with ``filter_lang`` it sends the text as it is."""
+    with warnings_as_errors():
+        search = Client.open(api_url).search(
+            collections=[L1C],
+            filter="\"eo:cloud_cover\" < 60 AND platform = 'sentinel-2a'",
+            filter_lang=filter_lang,
+            limit=50,
+        )
+        assert search.method == "POST"
+        found = {item.id for item in search.items()}
+    want = {
+        i["id"]
+        for i in items
+        if i["properties"]["eo:cloud_cover"] < 60 and i["properties"]["platform"] == "sentinel-2a"
+    }
+    assert 0 < len(want) < COUNT
+    assert found == want
+
+
 def test_sort_fields_query_and_filter_work_without_a_warning(
     api_url: str, items: list[dict[str, Any]]
 ) -> None:
