@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from pystac_client import Client
@@ -120,6 +121,23 @@ def test_cql2_text_filter_with_the_default_method(
     }
     assert 0 < len(want) < COUNT
     assert found == want
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_matched_is_the_number_of_matching_items(
+    api_url: str, items: list[dict[str, Any]], method: str
+) -> None:
+    catalog = Client.open(api_url)
+    with warnings_as_errors():
+        assert catalog.search(collections=[L1C], method=method).matched() == COUNT
+        cloudy = catalog.search(
+            collections=[L1C],
+            filter={"op": ">=", "args": [{"property": "eo:cloud_cover"}, 60]},
+            method=method,
+        )
+        assert cloudy.matched() == sum(i["properties"]["eo:cloud_cover"] >= 60 for i in items)
+    page = httpx.get(f"{api_url}/collections/{L1C}/items", params={"limit": 5}).json()
+    assert (page["numberMatched"], page["numberReturned"]) == (COUNT, 5)
 
 
 def test_sort_fields_query_and_filter_work_without_a_warning(
