@@ -72,8 +72,8 @@ from catalog_api.client import CatalogClient
 from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
 from catalog_api.search import (
-    CatalogSearchFilterExtension,
     ItemsGetRequestBase,
+    SearchFilterExtension,
     SearchGetRequestBase,
     SearchPostRequestBase,
 )
@@ -171,7 +171,7 @@ def search_extensions() -> list[ApiExtension]:
             conformance_classes=_sort_conformance(SortConformanceClasses.ITEM_SEARCH_SORT)
         ),
         FieldsExtension(),
-        CatalogSearchFilterExtension(client=FiltersClient()),
+        SearchFilterExtension(client=FiltersClient()),
         TokenPaginationExtension(),
     ]
 

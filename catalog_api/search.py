@@ -22,7 +22,7 @@ import attr
 from fastapi import Query
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 from stac_fastapi.api.models import ItemCollectionUri
-from stac_fastapi.extensions import SearchFilterExtension
+from stac_fastapi.extensions import SearchFilterExtension as BaseSearchFilterExtension
 from stac_fastapi.extensions.filter.request import FilterExtensionPostRequest
 from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.search import BaseSearchGetRequest
@@ -94,7 +94,11 @@ class FilterPostRequest(FilterExtensionPostRequest):
 
 
 @attr.s
-class CatalogSearchFilterExtension(SearchFilterExtension):
-    """The filter extension of ``/search``, accepting CQL2 text on POST too."""
+class SearchFilterExtension(BaseSearchFilterExtension):
+    """The filter extension of ``/search``, accepting CQL2 text on POST too.
+
+    It keeps its base's name: stac-fastapi finds extensions by class name (the landing page's
+    ``queryables`` link is there only when a ``SearchFilterExtension`` is).
+    """
 
     POST = FilterPostRequest
