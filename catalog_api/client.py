@@ -30,6 +30,7 @@ from stac_fastapi.types.stac import Collections, LandingPage
 
 from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
 from catalog.cql2 import FilterTooComplex as FilterOverLimits
+from catalog.queryables import array_properties
 from catalog_api.errors import (
     FilterTooComplex,
     InvalidFilter,
@@ -44,6 +45,8 @@ from catalog_api.query import parse_query, query_to_cql2
 
 # Sortable whatever the queryables say: the items table's own columns.
 CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "end_datetime"})
+# Properties whose values are arrays: the query extension's ``in`` matches any element.
+ARRAYS = array_properties()
 
 
 def parse_filter(
@@ -255,7 +258,7 @@ class CatalogClient(CoreCrudClient):
         if search.sortby:
             await self._check_sortby(request, search)
         query = getattr(search, "query", None)
-        cql2 = _and(search.filter_expr, query_to_cql2(query) if query else None)
+        cql2 = _and(search.filter_expr, query_to_cql2(query, ARRAYS) if query else None)
         update: dict[str, Any] = {"query": None, "fields": None, "filter_expr": cql2}
         if cql2 is not None:
             update["filter_lang"] = "cql2-json"

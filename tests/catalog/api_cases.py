@@ -20,6 +20,8 @@ QUERIES: list[tuple[str, dict[str, Any], Any]] = [
     ("grid:code", {"contains": "32U"}, lambda p: True),
     ("platform", {"contains": "2%"}, lambda p: False),  # % is a literal, not a wildcard
     ("platform", {"in": ["sentinel-2a", "sentinel-2c"]}, lambda p: p["platform"] == "sentinel-2a"),
+    ("instruments", {"in": ["msi"]}, lambda p: True),  # an array: matches any element
+    ("instruments", {"in": ["olci", "sral"]}, lambda p: False),
 ]
 
 # (what, method, parameters or body, status)

@@ -159,3 +159,17 @@ def test_sort_fields_query_and_filter_work_without_a_warning(
     want = sorted((p["eo:cloud_cover"] for p in matching), reverse=True)[:10]
     assert [f["properties"]["eo:cloud_cover"] for f in found] == want
     assert all(set(f["properties"]) <= {"eo:cloud_cover", "datetime"} for f in found)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_query_in_matches_any_element_of_an_array_property(api_url: str, method: str) -> None:
+    catalog = Client.open(api_url)
+    with warnings_as_errors():
+        msi = catalog.search(
+            collections=[L1C], query={"instruments": {"in": ["msi", "olci"]}}, method=method
+        )
+        assert len(list(msi.items_as_dicts())) == COUNT
+        olci = catalog.search(
+            collections=[L1C], query={"instruments": {"in": ["olci"]}}, method=method
+        )
+        assert list(olci.items_as_dicts()) == []
