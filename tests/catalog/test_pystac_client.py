@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psycopg
 import pytest
 from pystac_client import Client
 
 from catalog.collections import L1C
 from catalog.stac_validation import StacValidator
-from tests.catalog.api_support import loaded_database, lon_of, make_items
+from tests.catalog.api_support import api_client, loaded_database, lon_of, make_items
 from tests.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -173,3 +174,25 @@ def test_query_in_matches_any_element_of_an_array_property(api_url: str, method:
             collections=[L1C], query={"instruments": {"in": ["olci"]}}, method=method
         )
         assert list(olci.items_as_dicts()) == []
+
+
+def test_above_the_count_thresholds_matched_is_pgstac_estimate(
+    pg_admin_url: str, template_database: str, items: list[dict[str, Any]], validator: StacValidator
+) -> None:
+    """An operator who lowers the thresholds (or a large search) gets an estimate, not None."""
+    with loaded_database(pg_admin_url, template_database, items, validator) as database:
+        with psycopg.connect(database.url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE pgstac.pgstac_settings SET value = '0' WHERE name IN "
+                "('context_estimated_count', 'context_estimated_cost')"
+            )
+        with api_client(database) as api:
+            body = api.get("/search", params={"collections": L1C, "limit": 3}).json()
+            with psycopg.connect(database.url) as conn:
+                estimated = conn.execute(
+                    "SELECT estimated_count, total_count FROM pgstac.search_wheres"
+                ).fetchall()
+    assert body["numberReturned"] == 3
+    assert isinstance(body["numberMatched"], int) and body["numberMatched"] > 0
+    # it came from the planner, not from counting the rows
+    assert [(body["numberMatched"], None)] == estimated
