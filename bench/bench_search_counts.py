@@ -85,6 +85,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with psycopg.connect(database.url, autocommit=True) as conn:
             conn.execute(f"SET ROLE {DatabaseSettings().read_role}")
+            conn.execute("SET search_path TO pgstac, public")  # as the API's connections
             for mode in MODES:  # warm up: plans, caches
                 timed(conn, searches(args.requests // 4, seed=1000), mode)
             for r in range(args.rounds):
