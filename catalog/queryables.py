@@ -44,6 +44,12 @@ def queryable_properties() -> dict[str, dict[str, Any]]:
             "enum": ["sentinel-2a", "sentinel-2b", "sentinel-2c"],
         },
         "constellation": {"title": "Constellation", "type": "string"},
+        "instruments": {
+            "title": "Instruments",
+            "description": "Instruments of the source product (msi)",
+            "type": "array",
+            "items": {"type": "string"},
+        },
         "grid:code": {
             "title": "MGRS tile",
             "description": "Grid cell of the source product, e.g. MGRS-32UPU",
@@ -98,6 +104,11 @@ def queryable_properties() -> dict[str, dict[str, Any]]:
             f"{legend_class.title} share", f"{legend_class.description} (% of the pixels)"
         )
     return props
+
+
+def array_properties() -> frozenset[str]:
+    """The queryable properties whose values are arrays (``instruments``)."""
+    return frozenset(n for n, schema in queryable_properties().items() if schema["type"] == "array")
 
 
 def upsert_queryables(dsn: str) -> list[str]:

@@ -33,7 +33,6 @@ from stac_fastapi.extensions import (
     FieldsExtension,
     ItemCollectionFilterExtension,
     OffsetPaginationExtension,
-    SearchFilterExtension,
     TokenPaginationExtension,
 )
 from stac_fastapi.extensions.fields import FieldsConformanceClasses
@@ -43,6 +42,7 @@ from stac_fastapi.extensions.sort import (
     CollectionSearchSortExtension,
     ItemCollectionSortExtension,
     SearchSortExtension,
+    SortConformanceClasses,
 )
 from stac_fastapi.pgstac.config import PostgresSettings, ServerSettings
 from stac_fastapi.pgstac.config import Settings as StacFastapiSettings
@@ -72,7 +72,12 @@ from catalog_api.auth import KeyCheck, require_api_key
 from catalog_api.bulk import CatalogBulkTransactionExtension, CatalogBulkTransactionsClient
 from catalog_api.errors import add_exception_handlers, error_response, translate_database_errors
 from catalog_api.query import QueryExtension
-from catalog_api.search import ItemsGetRequestBase, SearchGetRequestBase, SearchPostRequestBase
+from catalog_api.search import (
+    ItemsGetRequestBase,
+    SearchFilterExtension,
+    SearchGetRequestBase,
+    SearchPostRequestBase,
+)
 from catalog_api.settings import ApiSettings
 from catalog_api.transactions import CatalogTransactionExtension, CatalogTransactionsClient
 
@@ -146,11 +151,26 @@ async def get_connection(
             yield conn
 
 
+SORT_V1_0 = {
+    SortConformanceClasses.ITEM_SEARCH_SORT: "https://api.stacspec.org/v1.0.0/item-search#sort",
+    SortConformanceClasses.FEATURES_SORT: "https://api.stacspec.org/v1.0.0/ogcapi-features#sort",
+}
+"""The sort extension's v1.0.0 URIs, advertised next to stac-fastapi's v1.1.0 ones: the sort
+extension is the same in both, and pystac-client (0.9) recognises only ``v1.0.*`` URIs (else it
+warns "Server does not conform to SORT" on every ``sortby``)."""
+
+
+def _sort_conformance(uri: SortConformanceClasses) -> list[str]:
+    return [uri, SORT_V1_0[uri]]
+
+
 def search_extensions() -> list[ApiExtension]:
     """Extensions of ``/search``."""
     return [
         QueryExtension(),
-        SearchSortExtension(),
+        SearchSortExtension(
+            conformance_classes=_sort_conformance(SortConformanceClasses.ITEM_SEARCH_SORT)
+        ),
         FieldsExtension(),
         SearchFilterExtension(client=FiltersClient()),
         TokenPaginationExtension(),
@@ -161,7 +181,9 @@ def items_extensions() -> list[ApiExtension]:
     """Extensions of ``/collections/{collection_id}/items``."""
     return [
         QueryExtension(conformance_classes=[QueryConformanceClasses.ITEMS]),
-        ItemCollectionSortExtension(),
+        ItemCollectionSortExtension(
+            conformance_classes=_sort_conformance(SortConformanceClasses.FEATURES_SORT)
+        ),
         FieldsExtension(conformance_classes=[FieldsConformanceClasses.ITEMS]),
         ItemCollectionFilterExtension(client=FiltersClient()),
         TokenPaginationExtension(),

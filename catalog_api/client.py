@@ -6,6 +6,7 @@ What it changes, and why:
   that refuses what it cannot answer well with a 4xx: a ``limit`` above the maximum, unknown
   collections, a CQL2 filter that does not parse, a ``sortby`` on a field that is not sortable;
 - ``query`` is answered as a CQL2 filter, which gives it every operator of the extension;
+- a POST ``filter`` may be CQL2 text, as on GET;
 - ``fields`` is applied here (see ``fields.py``) and the response is always GeoJSON;
 - the landing page has KappaCat's id, STAC 1.1 and a ``child`` link per collection.
 """
@@ -29,6 +30,7 @@ from stac_fastapi.types.stac import Collections, LandingPage
 
 from catalog.cql2 import DEFAULT_LIMITS, FilterLimits, cql2_json
 from catalog.cql2 import FilterTooComplex as FilterOverLimits
+from catalog.queryables import array_properties
 from catalog.web_map_links import add_collection_links, add_item_links
 from catalog_api.errors import (
     FilterTooComplex,
@@ -44,6 +46,8 @@ from catalog_api.query import parse_query, query_to_cql2
 
 # Sortable whatever the queryables say: the items table's own columns.
 CORE_SORTABLE = frozenset({"id", "collection", "datetime", "start_datetime", "end_datetime"})
+# Properties whose values are arrays: the query extension's ``in`` matches any element.
+ARRAYS = array_properties()
 
 
 def parse_filter(
@@ -162,8 +166,14 @@ class CatalogClient(CoreCrudClient):
         spec = None
         if fields is not None and "fields" in search_request.model_fields_set:
             spec = FieldsSpec.from_post({k: getattr(fields, k) for k in fields.model_fields_set})
-        if search_request.filter_expr is not None:
-            parse_filter(search_request.filter_expr, "cql2-json", self.filter_limits)
+        filter_ = search_request.filter_expr
+        if filter_ is not None:
+            # CQL2 text (or JSON as a string) becomes the CQL2 JSON that pgstac reads
+            lang = cast(str | None, getattr(search_request, "filter_lang", None))
+            cql2 = parse_filter(filter_, lang, self.filter_limits)
+            search_request = search_request.model_copy(
+                update={"filter_expr": cql2, "filter_lang": "cql2-json"}
+            )
         return await self._search(search_request, request, spec, items_of=None)
 
     async def get_search(
@@ -268,7 +278,7 @@ class CatalogClient(CoreCrudClient):
         if search.sortby:
             await self._check_sortby(request, search)
         query = getattr(search, "query", None)
-        cql2 = _and(search.filter_expr, query_to_cql2(query) if query else None)
+        cql2 = _and(search.filter_expr, query_to_cql2(query, ARRAYS) if query else None)
         update: dict[str, Any] = {"query": None, "fields": None, "filter_expr": cql2}
         if cql2 is not None:
             update["filter_lang"] = "cql2-json"

@@ -5,6 +5,10 @@ stac-fastapi-pgstac accepts only ``eq``/``neq``/``lt``/``lte``/``gt``/``gte`` an
 ``query`` is translated here into the equivalent CQL2-JSON (``=``, ``<>``, ``<``, ``<=``,
 ``>``, ``>=``, ``like`` with an escaped pattern, ``in``), so one code path (pgstac's CQL2, which
 reads each property through its queryable's type) answers both extensions.
+
+``in`` on an array-valued property (``instruments``) matches an item when any of its elements
+is one of the values (CQL2's ``a_overlaps``), as Earth Search answers it: as a plain CQL2
+``in`` it would compare the whole array with each value and never match.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def _scalar(prop: str, op: str, value: Any) -> Any:
     return value
 
 
-def _condition(prop: str, op: str, value: Any) -> dict[str, Any]:
+def _condition(prop: str, op: str, value: Any, arrays: frozenset[str]) -> dict[str, Any]:
     try:
         operator = Operator(op)
     except ValueError:
@@ -83,7 +87,8 @@ def _condition(prop: str, op: str, value: Any) -> dict[str, Any]:
     if operator is Operator.in_:
         if not isinstance(value, list) or not value:
             raise InvalidQuery(f"query: {prop}.in needs a non-empty list of values")
-        return {"op": "in", "args": [target, [_scalar(prop, op, v) for v in value]]}
+        values = [_scalar(prop, op, v) for v in value]
+        return {"op": "a_overlaps" if prop in arrays else "in", "args": [target, values]}
     if not isinstance(value, str):
         raise InvalidQuery(f"query: {prop}.{op} needs a string")
     text = _like_escape(value)
@@ -108,14 +113,17 @@ def parse_query(value: str | dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def query_to_cql2(query: dict[str, Any]) -> dict[str, Any] | None:
-    """The CQL2-JSON equivalent of a ``query`` (None when it has no condition)."""
+def query_to_cql2(
+    query: dict[str, Any], arrays: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """The CQL2-JSON equivalent of a ``query`` (None when it has no condition); ``arrays``
+    names the array-valued properties."""
     conditions: list[dict[str, Any]] = []
     for prop, ops in query.items():
         if not isinstance(ops, dict):
             raise InvalidQuery(f"query: {prop!r} must map operators to values, e.g. {{'eq': 1}}")
         for op, value in ops.items():
-            conditions.append(_condition(prop, str(op), value))
+            conditions.append(_condition(prop, str(op), value, arrays))
     if not conditions:
         return None
     if len(conditions) == 1:

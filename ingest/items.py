@@ -40,11 +40,17 @@ def file_checksum(path: Path) -> str:
 
 
 def _projection(path: Path) -> dict[str, Any]:
+    """The COG's grid in the projection extension's fields.
+
+    The CRS is given twice: ``proj:code`` (what pystac, odc-stac and GDAL 3.10+ read) and
+    ``proj:epsg`` (what stackstac and older GDAL and pystac read).
+    """
     with rasterio.open(path) as src:
         t = src.transform
         epsg = src.crs.to_epsg() if src.crs else None
         return {
             "proj:code": f"EPSG:{epsg}" if epsg else None,
+            "proj:epsg": epsg,
             "proj:shape": [src.height, src.width],
             "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
             "proj:bbox": list(src.bounds),

@@ -20,6 +20,8 @@ QUERIES: list[tuple[str, dict[str, Any], Any]] = [
     ("grid:code", {"contains": "32U"}, lambda p: True),
     ("platform", {"contains": "2%"}, lambda p: False),  # % is a literal, not a wildcard
     ("platform", {"in": ["sentinel-2a", "sentinel-2c"]}, lambda p: p["platform"] == "sentinel-2a"),
+    ("instruments", {"in": ["msi"]}, lambda p: True),  # an array: matches any element
+    ("instruments", {"in": ["olci", "sral"]}, lambda p: False),
 ]
 
 # (what, method, parameters or body, status)
@@ -31,6 +33,9 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int]] = [
     ("unknown collection", "POST", {"collections": ["nope", L1C]}, 404),
     ("broken cql2-text", "GET", {"filter": "eo:cloud_cover << 3"}, 400),
     ("broken cql2-json", "GET", {"filter": '{"op":', "filter-lang": "cql2-json"}, 400),
+    ("broken cql2-text", "POST", {"filter": "eo:cloud_cover << 3", "filter-lang": "cql2-text"},
+     400),
+    ("unknown filter-lang", "POST", {"filter": "id = 'x'", "filter-lang": "cql2-xml"}, 400),
     ("cql2-json without args", "POST", {"filter": {"op": "<", "args": []}}, 400),
     ("unknown cql2 function", "POST", {"filter": {"op": "frob", "args": [1]}}, 400),
     ("negative limit", "GET", {"limit": -1}, 400),

@@ -50,12 +50,10 @@ QUERY_OPTIONS = {
     "--query-starts-with-value": "sentinel",
     "--query-ends-with-value": "2b",
     "--query-contains-value": "nel-2",
-    # The spec's `in` is "the property's value is one of the list". The validator instead
-    # checks set(list) against set(property), which for a string property is the set of its
-    # characters. A one-letter property (the MGRS latitude band, "U") is where both readings
-    # agree, so the operator is checked as the spec means it without tripping the validator.
-    "--query-in-field": "mgrs:latitude_band",
-    "--query-in-values": "U,T",
+    # The validator checks `in` as Earth Search answers it on an array-valued property: an item
+    # matches when any of its elements is in the list (test_api.py checks `in` on strings).
+    "--query-in-field": "instruments",
+    "--query-in-values": "msi,olci",
 }
 
 

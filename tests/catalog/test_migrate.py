@@ -132,3 +132,41 @@ def test_an_existing_catalogue_is_partitioned_by_year_and_keeps_its_items(
     assert [r[0] for r in found] == sorted(i["id"] for i in items)
     assert partitions is not None and partitions[0] == 3
     assert not migrate(database).changed
+
+
+PROJECTION_V1_2 = "https://stac-extensions.github.io/projection/v1.2.0/schema.json"
+PROJECTION_V2 = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+
+
+def test_masks_published_with_proj_code_only_get_proj_epsg(
+    database: DatabaseSettings, mask_cog: tuple[Path, np.ndarray], validator: StacValidator
+) -> None:
+    """A catalogue from before 0006 (projection v2.0.0, no ``proj:epsg``) is brought up to date."""
+    cog, data = mask_cog
+    old = [mask_item(cog, data, n) for n in range(3)]
+    for item in old:
+        del item["assets"]["mask"]["proj:epsg"]
+        item["stac_extensions"] = [
+            PROJECTION_V2 if e == PROJECTION_V1_2 else e for e in item["stac_extensions"]
+        ]
+    current = mask_item(cog, data, 5)
+    publish_items(database.url, {"old": [*old, current]}, validator)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("DELETE FROM kappacat.migrations WHERE version = 6")
+
+    report = migrate(database)
+    assert report.applied == ["0006_projection_epsg"]
+    with psycopg.connect(database.url) as conn:
+        rows = conn.execute(
+            "SELECT pgstac.get_item(id, collection) FROM pgstac.items ORDER BY id"
+        ).fetchall()
+    found = {r[0]["id"]: r[0] for r in rows}
+    assert set(found) == {i["id"] for i in [*old, current]}
+    for item in found.values():
+        mask = item["assets"]["mask"]
+        assert (mask["proj:epsg"], mask["proj:code"]) == (32632, "EPSG:32632")
+        assert PROJECTION_V1_2 in item["stac_extensions"]
+        assert PROJECTION_V2 not in item["stac_extensions"]
+        assert validator.errors(item) == []
+    # the extension lists keep their order: only the projection entry changed
+    assert found[old[0]["id"]]["stac_extensions"] == current["stac_extensions"]

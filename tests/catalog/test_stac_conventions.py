@@ -46,6 +46,11 @@ def test_mask_item_carries_counts_checksum_and_source(
     assert mask["file:size"] == cog.stat().st_size
     assert mask["file:checksum"] == file_checksum(cog)
     assert mask["proj:code"] == "EPSG:32632"
+    assert mask["proj:epsg"] == 32632  # what stackstac reads
+    assert (
+        "https://stac-extensions.github.io/projection/v1.2.0/schema.json"
+        in (item["stac_extensions"])
+    )
     assert mask["proj:shape"] == list(data.shape)
 
     props = item["properties"]
