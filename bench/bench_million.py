@@ -193,22 +193,38 @@ def _stored(admin: str, name: str) -> dict[str, Any] | None:
     return found
 
 
-def load(admin: str, name: str, path: Path, count: int, seed: int, schemas: Path) -> dict[str, Any]:
-    """A fresh database migrated by ``kappacat migrate``, the items published in batches."""
-    drop_database(admin, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+def load(
+    admin: str, name: str, path: Path, count: int, seed: int, schemas: Path, resume: bool
+) -> dict[str, Any]:
+    """A fresh database migrated by ``kappacat migrate``, the items published in batches.
+
+    With ``resume`` a load that was stopped goes on where it stopped: every batch commits
+    whole, so the items in the database are the file's first ones.
+    """
     database = DatabaseSettings(url=with_database(admin, name))
-    migrate(database)
+    done = 0
+    if resume:
+        with psycopg.connect(database.url) as conn:
+            row = conn.execute("SELECT count(*) FROM pgstac.items").fetchone()
+        done = int(row[0]) if row else 0
+    else:
+        drop_database(admin, name)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        migrate(database)
+    skip = initial = done
     validator = StacValidator(schemas)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    done = 0
     for batch in follow_batches(path, BATCH):
+        if skip >= len(batch):
+            skip -= len(batch)
+            continue
+        batch, skip = batch[skip:], 0
         publish_items(database.url, {str(path): batch}, validator)
         done += len(batch)
-        if done % 100_000 == 0:
-            rate = done / (time.perf_counter() - started)
+        if done % 50_000 == 0:
+            rate = (done - initial) / (time.perf_counter() - started)
             print(f"  {done} items, {rate:.0f} items/s", flush=True)
     seconds = time.perf_counter() - started
     analyse_started = time.perf_counter()
@@ -218,7 +234,8 @@ def load(admin: str, name: str, path: Path, count: int, seed: int, schemas: Path
         "dataset": _dataset(count, seed),
         "items": done,
         "seconds": round(seconds, 1),
-        "items_per_s": round(done / seconds),
+        "items_per_s": round((done - initial) / seconds),
+        "resumed_at": initial,
         "vacuum_analyze_s": round(time.perf_counter() - analyse_started, 1),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -251,6 +268,16 @@ def sizes(url: str) -> dict[str, Any]:
         "items_indexes_mb": round(int(items[1]) / mb),
         "partitions": int(items[2]),
     }
+
+
+def loaded_tiles(url: str, tiles: list[Tile]) -> list[Tile]:
+    """The tiles that have items in the database (all of them once the load is complete)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT content->'properties'->>'grid:code' FROM pgstac.items"
+        ).fetchall()
+    codes = {str(r[0]).removeprefix("MGRS-") for r in rows}
+    return [t for t in tiles if t.code in codes]
 
 
 # --- the searches ---------------------------------------------------------------------------
@@ -379,7 +406,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     path = cache_path(CACHE, args.items, args.seed)
     stored = _stored(admin, args.database)
-    if args.reload or not stored or stored.get("dataset") != _dataset(args.items, args.seed):
+    if args.as_loaded:  # e.g. a load stopped part of the way: what is there is measured
+        stored = stored or {"dataset": "as loaded, not complete"}
+    elif args.reload or not stored or stored.get("dataset") != _dataset(args.items, args.seed):
         generator = None
         if not path.is_file() and not path.with_suffix(".partial").exists():
             # generated in a process of its own while this one loads what is written
@@ -389,13 +418,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             while not path.with_suffix(".partial").exists() and generator.is_alive():
                 time.sleep(0.2)
         print(f"publishing {path} into {args.database} ...", flush=True)
-        stored = load(admin, args.database, path, args.items, args.seed, args.schemas)
+        stored = load(admin, args.database, path, args.items, args.seed, args.schemas, args.resume)
         if generator:
             generator.join()
-    tiles = covered_tiles(path)
-    print(f"{args.items} items on {len(tiles)} tiles in {path}", flush=True)
     database = DatabaseSettings(url=with_database(admin, args.database))
     migrate(database)  # a no-op on a database it migrated: the settings under test are set
+    tiles = loaded_tiles(database.url, covered_tiles(path))
+    print(f"{args.items} items on {len(tiles)} tiles in {path}", flush=True)
     report: dict[str, Any] = {
         **report_header("bench.bench_million", load_before),
         "settings": {
@@ -451,6 +480,10 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--reload", action="store_true", help="load the items again")
     parser.add_argument("--database", default=NAME, help="the (kept) database to measure")
+    parser.add_argument("--resume", action="store_true", help="go on with a stopped load")
+    parser.add_argument(
+        "--as-loaded", action="store_true", help="measure the database as it is, load nothing"
+    )
     parser.add_argument("--schemas", type=Path, default=REPO.parent / "shared/data/stac-schemas")
     args = parser.parse_args()
     report = benchmark(args)

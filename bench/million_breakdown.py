@@ -101,6 +101,7 @@ def breakdown(url: str, paths: dict[str, list[str]]) -> dict[str, dict[str, floa
     """Per shape, the median milliseconds of each step over its sample paths."""
     result = {}
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET search_path TO pgstac, public")  # as pypgstac and the APIs do
         for shape, sample in paths.items():
             bodies = [search_body(p) for p in sample]
             for body in bodies:  # one pass to warm the session's caches and plans
