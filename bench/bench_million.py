@@ -44,7 +44,9 @@ from bench.bench_tiles_data import drop_database
 from bench.bench_tiles_load import run
 from bench.europe_items import (
     FIRST_DAY,
+    LEVELS,
     Tile,
+    acquisitions,
     cache_path,
     covered_tiles,
     follow_batches,
@@ -271,13 +273,18 @@ def sizes(url: str) -> dict[str, Any]:
 
 
 def loaded_tiles(url: str, tiles: list[Tile]) -> list[Tile]:
-    """The tiles that have items in the database (all of them once the load is complete)."""
+    """The tiles whose items are all in the database (all of them once the load is complete;
+    the file holds the tiles one after the other, and batches are loaded in its order)."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT content->'properties'->>'grid:code' FROM pgstac.items"
-        ).fetchall()
-    codes = {str(r[0]).removeprefix("MGRS-") for r in rows}
-    return [t for t in tiles if t.code in codes]
+        row = conn.execute("SELECT count(*) FROM pgstac.items").fetchone()
+    left = int(row[0]) if row else 0
+    loaded = []
+    for index, tile in enumerate(tiles):
+        left -= len(LEVELS) * sum(1 for _ in acquisitions(tile, index))
+        if left < 0:
+            break
+        loaded.append(tile)
+    return loaded or tiles[:1]
 
 
 # --- the searches ---------------------------------------------------------------------------
