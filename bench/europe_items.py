@@ -92,7 +92,7 @@ def mgrs_tiles(region: tuple[float, float, float, float] = REGION) -> list[Tile]
                 if not south <= lat < north:
                     continue
                 code = (
-                    f"{zone:02d}{BANDS[int((lat + 80) // 8)]}"
+                    f"{zone:02d}{BANDS[min(int((lat + 80) // 8), len(BANDS) - 1)]}"
                     f"{COLUMNS[(zone - 1) % 3][column - 1]}"
                     f"{ROWS[(row + (5 if zone % 2 == 0 else 0)) % 20]}"
                 )
