@@ -200,15 +200,16 @@ def load(
 ) -> dict[str, Any]:
     """A fresh database migrated by ``kappacat migrate``, the items published in batches.
 
-    With ``resume`` a load that was stopped goes on where it stopped: every batch commits
-    whole, so the items in the database are the file's first ones.
+    With ``resume`` a load that was stopped goes on where it stopped: batches are loaded in
+    the file's order, and the last one, which pypgstac may have committed in part (it commits
+    per partition), is published again (an upsert).
     """
     database = DatabaseSettings(url=with_database(admin, name))
     done = 0
     if resume:
         with psycopg.connect(database.url) as conn:
             row = conn.execute("SELECT count(*) FROM pgstac.items").fetchone()
-        done = int(row[0]) if row else 0
+        done = int(row[0]) // BATCH * BATCH if row else 0
     else:
         drop_database(admin, name)
         with psycopg.connect(admin, autocommit=True) as conn:
