@@ -97,11 +97,16 @@ def steps(conn: psycopg.Connection[Any], body: dict[str, Any]) -> dict[str, floa
     return out
 
 
-def breakdown(url: str, paths: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """Per shape, the median milliseconds of each step over its sample paths."""
+def breakdown(
+    url: str, paths: dict[str, list[str]], readonly: bool = False
+) -> dict[str, dict[str, float]]:
+    """Per shape, the median milliseconds of each step over its sample paths; with
+    ``readonly`` in pgstac's read-only mode (searches are not registered)."""
     result = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET search_path TO pgstac, public")  # as pypgstac and the APIs do
+        if readonly:
+            conn.execute("SET pgstac.readonly TO 'true'")
         for shape, sample in paths.items():
             bodies = [search_body(p) for p in sample]
             for body in bodies:  # one pass to warm the session's caches and plans
@@ -122,6 +127,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--shapes", nargs="*", default=["a", "b", "c", "d"])
     parser.add_argument("--database", default=NAME)
+    parser.add_argument("--readonly", action="store_true", help="in pgstac's read-only mode")
     args = parser.parse_args()
     admin = os.environ.get(
         "KAPPACAT_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -134,7 +140,8 @@ def main() -> None:
         rng = np.random.default_rng(ord(name[0]))
         paths[name] = [SHAPES[name].make(rng, tiles) for _ in range(args.samples)]
     report = {**report_header("bench.million_breakdown", load_before)}
-    report["median_ms"] = breakdown(url, paths)
+    report["readonly"] = args.readonly
+    report["median_ms"] = breakdown(url, paths, args.readonly)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"million-breakdown-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(report, indent=2))
