@@ -5,6 +5,10 @@ PNG in the legend colours) under 8 concurrent clients on loopback. Both servers 
 side under the same uvicorn options; rounds alternate which one goes first.
 
     .venv/bin/python -m bench.bench_tiles [--rounds 3] [--requests 400] [--workers 1]
+        [--database kappacat_bench_million] [--tiles mosaic]
+
+``--database`` measures with a kept catalogue around the four items (``bench_million``'s
+million items): they are added to it, and it is kept.
 
 Needs PostgreSQL with PostGIS (KAPPACAT_TEST_ADMIN_URL or postgresql://postgres@127.0.0.1:5432/
 postgres). Writes bench/results/tiles-*.json and prints a Markdown table for BENCHMARKS.md.
@@ -45,7 +49,9 @@ from bench.bench_tiles_data import (
 )
 from bench.bench_tiles_load import RunResult, run
 from catalog.legend import legend_colormap
-from catalog.settings import DatabaseSettings
+from catalog.settings import DatabaseSettings, with_database
+from catalog.stac_validation import StacValidator
+from ingest.publish import publish_items
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"
@@ -244,10 +250,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     print("preparing COGs and database ...", flush=True)
     load_before = os.getloadavg()
     items = make_items(CACHE)
-    name = "kappacat_bench_tiles"
-    database = prepare_database(admin, name, items, args.schemas)
+    if args.database:  # a kept catalogue (e.g. bench_million's): the four items added to it
+        name = args.database
+        database = DatabaseSettings(url=with_database(admin, name))
+        publish_items(database.url, {"bench": items}, StacValidator(args.schemas))
+    else:
+        name = "kappacat_bench_tiles"
+        database = prepare_database(admin, name, items, args.schemas)
     read = reader_url(database.url, DatabaseSettings().read_role)
-    loads = workloads(items, args.requests, seed=1)
+    loads = {w: p for w, p in workloads(items, args.requests, seed=1).items() if w in args.tiles}
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
         w: {"kappacat": [], "vanilla": []} for w in loads
     }
@@ -281,7 +292,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         runs[w][server].append(summary)
                         print(f"round {r + 1} {w:6} {server:8} {summary}", flush=True)
     finally:
-        drop_database(admin, name)
+        if not args.database:
+            drop_database(admin, name)
     return {
         **report_header("bench.bench_tiles", load_before),
         "settings": {
@@ -291,6 +303,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "zooms": list(ZOOMS),
             "items": len(items),
+            "database": args.database or name,
         },
         "identical_pixels": identical,
         "runs": runs,
@@ -327,6 +340,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
     parser.add_argument("--schemas", type=Path, default=REPO.parent / "shared/data/stac-schemas")
+    parser.add_argument(
+        "--database",
+        help="an existing catalogue database to add the four items to and keep (default: a "
+        "fresh database with the four items alone, dropped afterwards)",
+    )
+    parser.add_argument(
+        "--tiles", nargs="*", default=["item", "mosaic"], choices=["item", "mosaic"]
+    )
     args = parser.parse_args()
     report = benchmark(args)
     RESULTS.mkdir(parents=True, exist_ok=True)

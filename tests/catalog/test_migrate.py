@@ -170,3 +170,29 @@ def test_masks_published_with_proj_code_only_get_proj_epsg(
         assert validator.errors(item) == []
     # the extension lists keep their order: only the projection entry changed
     assert found[old[0]["id"]]["stac_extensions"] == current["stac_extensions"]
+
+
+def test_items_are_indexed_on_cloud_cover_and_mgrs_tile(
+    database: DatabaseSettings, mask_cog: tuple[Path, np.ndarray], validator: StacValidator
+) -> None:
+    """Searches by cloud cover and by MGRS tile find their items through an index on every
+    partition, not by reading each item."""
+    cog, data = mask_cog
+    publish_items(database.url, {"one": [mask_item(cog, data, 0)]}, validator)
+    with psycopg.connect(database.url) as conn:
+        indexed = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM pgstac.queryables WHERE property_index_type = 'BTREE'"
+            )
+        }
+        definitions = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'pgstac'"
+                " AND tablename LIKE '_items_%'"
+            )
+        ]
+    assert {"eo:cloud_cover", "grid:code"} <= indexed
+    assert any("grid:code" in d for d in definitions), definitions
+    assert any("eo:cloud_cover" in d for d in definitions), definitions
