@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from catalog.collections import COLLECTION_FOR_LEVEL
 from catalog.legend import LEGEND_BY_VALUE
-from catalog.properties import CLOUD_COVER, class_share_properties
+from catalog.properties import CLOUD_COVER, SEMI_TRANSPARENT_RULE, class_share_properties
 
 # Filtered on by nearly every search: worth a B-tree index on every items partition.
 INDEXED = (CLOUD_COVER,)
@@ -75,6 +75,15 @@ def queryable_properties() -> dict[str, dict[str, Any]]:
         "kappacat:model": {
             "title": "Model",
             "description": "Model card that made the mask",
+            "type": "string",
+        },
+        SEMI_TRANSPARENT_RULE: {
+            "title": "Semi-transparent cloud from",
+            "description": (
+                "What made the item's semi-transparent cloud (class 3): the model itself "
+                "(model), thin-cirrus evidence (b10-thin-cirrus from an L1C product's B10, "
+                "scl-thin-cirrus from an L2A product's scene classification) or nothing (none)"
+            ),
             "type": "string",
         },
         "kappacat:source_level": {

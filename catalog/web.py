@@ -9,14 +9,17 @@
   ``Content-Security-Policy`` on the HTML pages;
 - :class:`ReadWriteCorsMiddleware`: any listed origin may read, only the write origins may
   send the methods and credentials the write routes need;
-- :func:`serve_supervised`: uvicorn under its process supervisor, also with one worker.
+- :func:`serve_supervised`: uvicorn under its process supervisor, also with one worker, and
+  the metrics of all its workers on a listener of their own (:mod:`catalog.metrics`).
 
 Every refusal is answered by the app's own error shape (``respond``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Mapping
+from socket import socket
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,8 +27,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
 
 from catalog.cql2 import FilterLimits
+from catalog.metrics import MetricsFiles, MetricsSettings, metrics_files, metrics_listener
 
 ErrorResponse = Callable[[int, str, str], Response]
 """The app's error answer: (status, code, description) -> response."""
@@ -252,16 +258,62 @@ class ReadWriteCorsMiddleware:
         await self.read(scope, receive, send)
 
 
-def serve_supervised(factory: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+def serve_supervised(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    metrics: MetricsSettings | None = None,
+    **options: Any,
+) -> None:
     """Serve the app that ``factory`` (``module:function``) builds with uvicorn's multiprocess
     supervisor, whatever the number of workers.
 
     The supervisor replaces a worker that dies (a crash, the OOM killer) or stops answering its
     health ping, so a process lost to a request no guard caught costs that process's requests,
     not the service. uvicorn alone runs one worker without a supervisor.
-    """
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, **options)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    With ``metrics`` (and a ``metrics_port``), the workers count their requests into one
+    multiprocess directory and the supervisor serves the sum on its own listener
+    (:mod:`catalog.metrics`).
+    """
+    config = Config(factory, factory=True, host=host, port=port, workers=workers, **options)
+    with contextlib.ExitStack() as stack:
+        files = None
+        if metrics is not None and metrics.metrics_port:
+            files = stack.enter_context(metrics_files(metrics.metrics_dir))
+            setting = f"{metrics.model_config.get('env_prefix', '')}METRICS_PORT".upper()
+            stack.enter_context(
+                metrics_listener(
+                    files.registry(), metrics.metrics_host, metrics.metrics_port, setting
+                )
+            )
+        _Supervisor(config, [config.bind_socket()], files).run()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, forgetting the metrics of each worker it replaces."""
+
+    def __init__(self, config: Config, sockets: list[socket], files: MetricsFiles | None) -> None:
+        super().__init__(config, sockets)
+        self.files = files
+
+    def _forget_gone(self, before: set[int | None]) -> None:
+        if self.files is None:
+            return
+        for pid in before - {p.pid for p in self.processes}:
+            if pid is not None:
+                self.files.forget(pid)
+
+    def keep_subprocess_alive(self) -> None:
+        """Replace dead workers (uvicorn), then drop their live gauges."""
+        before = {p.pid for p in self.processes}
+        super().keep_subprocess_alive()
+        self._forget_gone(before)
+
+    def restart_all(self) -> None:
+        """Replace every worker (SIGHUP, uvicorn), then drop the old ones' live gauges."""
+        before = {p.pid for p in self.processes}
+        super().restart_all()
+        self._forget_gone(before)

@@ -59,6 +59,7 @@ from starlette.types import Scope
 
 from catalog import __version__
 from catalog.apidocs import add_docs_page
+from catalog.metrics import instrument
 from catalog.settings import DatabaseSettings, StorageSettings
 from catalog.web import (
     SWAGGER_UI_POLICY,
@@ -320,6 +321,7 @@ def create_app(
     )
     app = api.app
     add_exception_handlers(app)
+    instrument(app)  # outermost: refusals by the limits are counted too
     advertise_max_limit(app, settings.max_limit)
     if settings.transactions_enabled:
         api.add_route_dependencies(

@@ -13,20 +13,26 @@ def serve_api(
     ),
 ) -> None:
     """Serve the STAC API (stac-fastapi-pgstac) over the catalogue database."""
+    from catalog.metrics import MetricsListenError
     from catalog.web import serve_supervised
     from catalog_api.settings import ApiSettings
 
     settings = ApiSettings()
-    serve_supervised(
-        "catalog_api.app:create_app",
-        host=host,
-        port=port,
-        workers=workers,
-        root_path=settings.root_path,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level="info",
-    )
+    try:
+        serve_supervised(
+            "catalog_api.app:create_app",
+            host=host,
+            port=port,
+            workers=workers,
+            metrics=settings,
+            root_path=settings.root_path,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level="info",
+        )
+    except MetricsListenError as exc:  # the port is taken: say so, not a traceback
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
 
 
 def register(app: typer.Typer, serve_app: typer.Typer) -> None:

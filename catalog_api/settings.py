@@ -8,11 +8,12 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from catalog.metrics import MetricsSettings
 from catalog.settings import DEFAULT_TILER_URL, KappacatSettings, split_comma_separated
 from catalog.web import RequestLimits
 
 
-class ApiSettings(KappacatSettings, RequestLimits):
+class ApiSettings(KappacatSettings, RequestLimits, MetricsSettings):
     """The STAC API: title, proxy and CORS, authentication of write routes, limits."""
 
     model_config = SettingsConfigDict(env_prefix="KAPPACAT_API_")
@@ -61,6 +62,9 @@ class ApiSettings(KappacatSettings, RequestLimits):
     assets_dir: Path | None = None
     """Local folder whose files are served under ``/assets`` (masks and thumbnails); unset:
     the pipeline's storage directory (``KAPPACAT_STORAGE_URL``) when storage is local."""
+    metrics_port: int = Field(9181, ge=0, le=65535)
+    """Port of the API's metrics listener (``/metrics`` on ``metrics_host``, the requests of
+    all its worker processes); 0: no metrics."""
 
     @field_validator("cors_origins", "cors_write_origins", "api_keys", mode="before")
     @classmethod

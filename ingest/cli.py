@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from ingest.errors import IngestError
 from ingest.settings import STAGES
 
 if TYPE_CHECKING:
+    from ingest.discover import Search
     from ingest.models import ModelChoice
     from ingest.pipeline import Pipeline, SourceRef
 
@@ -76,8 +78,6 @@ def worker_command(
     from ingest.logs import configure_logging
     from ingest.settings import BrokerSettings, WorkerSettings
     from ingest.storage import open_storage
-    from ingest.supervisor import ProcessSpec, WorkerGroup
-    from ingest.worker import metrics_process, sweep_process, worker_process
 
     broker_settings, settings = BrokerSettings(), WorkerSettings()
     try:
@@ -89,6 +89,18 @@ def worker_command(
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise _fail(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    metrics_dir = tempfile.mkdtemp(prefix="kappacat-metrics-") if settings.metrics_port else None
+    if metrics_dir is not None:
+        # Before anything imports prometheus_client (ingest.worker does): it picks its
+        # multiprocess mode at import, and every process of the group is forked from this one.
+        # dramatiq's Prometheus middleware writes its counts into the same directory.
+        os.environ.update(
+            {"PROMETHEUS_MULTIPROC_DIR": metrics_dir, "dramatiq_prom_db": metrics_dir}
+        )
+
+    from ingest.supervisor import ProcessSpec, WorkerGroup
+    from ingest.worker import metrics_process, sweep_process, worker_process
+
     configure_logging(settings.log_format)
     queue_names = [broker_settings.queue_name(s) for s in stages]
     stop_s = settings.infer_time_limit_s
@@ -99,18 +111,7 @@ def worker_command(
     if settings.sweep_interval_s > 0:
         specs.append(ProcessSpec("sweep", sweep_process))
     on_death = None
-    if settings.metrics_port:
-        metrics_dir = tempfile.mkdtemp(prefix="kappacat-metrics-")
-        # Read by dramatiq's Prometheus middleware in each process, and by prometheus_client
-        # when it is first imported (here too: the group clears the gauges of a dead process).
-        os.environ.update(
-            {
-                "dramatiq_prom_port": str(settings.metrics_port),
-                "dramatiq_prom_host": settings.metrics_host,
-                "dramatiq_prom_db": metrics_dir,
-                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-            }
-        )
+    if metrics_dir is not None:
         specs.append(ProcessSpec("metrics", metrics_process))
 
         def on_death(pid: int) -> None:
@@ -119,7 +120,12 @@ def worker_command(
             multiprocess.mark_process_dead(pid, metrics_dir)
 
     group = WorkerGroup(specs, stop_timeout_s=stop_s + 30, on_death=on_death)
-    raise typer.Exit(group.run())
+    try:
+        code = group.run()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    raise typer.Exit(code)
 
 
 def _model(model: str | None) -> ModelChoice:
@@ -182,10 +188,27 @@ def discover_command(
     model: str = typer.Option(None, help="Model card (name or file); the default card if unset."),
     force: bool = typer.Option(False, "--force", help="Make masks again even if they exist."),
     max_queued: int = typer.Option(None, help="Wait while more jobs are active (back-pressure)."),
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep searching for what is new (a cursor in the database)."
+    ),
+    backfill: bool = typer.Option(
+        False, "--backfill", help="Walk --datetime START/END in date windows, resumably."
+    ),
 ) -> None:
-    """Search a STAC API for products and submit the new ones, at the pace workers take them."""
+    """Search a STAC API for products and submit the new ones, at the pace workers take them.
+
+    With --follow it keeps doing so, asking only for what is new since its cursor; with
+    --backfill it walks the --datetime interval window by window. Both resume where they
+    stopped, and wait while the queue is full or the provider is down.
+    """
     from ingest.discover import AOIS, Search, discover, read_geometry
     from ingest.settings import SubmitSettings
+
+    if follow and backfill:
+        raise _fail("--follow and --backfill: run them as two commands")
+    if (follow or backfill) and (force or limit):
+        what = "--follow" if follow else "--backfill"
+        raise _fail(f"{what} submits each product once: it does not take --force or --limit")
 
     submit = SubmitSettings()
     area: list[float] | None = None
@@ -213,6 +236,9 @@ def discover_command(
                 max_cloud=max_cloud,
                 limit=limit,
             )
+            if follow or backfill:
+                _follow(pipeline, search, choice, max_queued or submit.max_queued, backfill)
+                return
             report = discover(
                 pipeline,
                 search,
@@ -227,6 +253,31 @@ def discover_command(
     typer.echo(report.line())
 
 
+def _follow(
+    pipeline: Pipeline, search: Search, model: ModelChoice, max_queued: int, backfill: bool
+) -> None:
+    """Run a follower (until interrupted) or a backfill (to its end), logging what it does."""
+    from ingest.follow import Follower, parse_interval
+    from ingest.logs import configure_logging
+    from ingest.settings import FollowSettings, WorkerSettings
+
+    configure_logging(WorkerSettings().log_format)
+    # requests' own retries of a provider that is down: the follower says so once per try
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    follower = Follower(
+        pipeline, search, model=model, settings=FollowSettings(), max_queued=max_queued
+    )
+    if not backfill:
+        with contextlib.suppress(KeyboardInterrupt):
+            follower.follow()
+        return
+    start, end = parse_interval(search.datetime)
+    if start is None or end is None or start >= end:
+        raise _fail("--backfill needs --datetime START/END, with START before END")
+    walked = follower.backfill(start, end)
+    typer.echo(f"backfill done: {walked.seen} product(s) found, {walked.submitted} submitted")
+
+
 def jobs_command(
     status: list[str] = typer.Option(None, "--status", help="Only jobs with this status."),
     watch: bool = typer.Option(False, "--watch", help="Show progress until no job is active."),
@@ -236,6 +287,7 @@ def jobs_command(
 ) -> None:
     """List jobs and counts per status; failed jobs show their error."""
     from catalog.settings import DatabaseSettings
+    from ingest.cursors import follow_lag
     from ingest.jobs import STATUSES, JobStore
     from ingest.jobsview import print_jobs, watch_jobs
 
@@ -251,6 +303,7 @@ def jobs_command(
             doc: dict[str, Any] = {
                 "counts": store.counts().by_status,
                 "jobs": [j.to_json() for j in jobs],
+                "follow": follow_lag(store).to_json(),
             }
             typer.echo(json.dumps(doc, indent=2))
         else:

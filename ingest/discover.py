@@ -86,6 +86,14 @@ def _item_source(item: dict[str, Any], search: Search) -> str:
     return f"{search.stac_url.rstrip('/')}/collections/{collection}/items/{item['id']}"
 
 
+def item_ref(item: dict[str, Any], search: Search) -> SourceRef:
+    """What to submit for one item a search found: its id, its URL, its mask collection."""
+    item_id = str(item["id"])
+    return SourceRef(
+        item_id, _item_source(item, search), collection_for(item_id, item.get("properties"))
+    )
+
+
 def wait_for_room(
     pipeline: Pipeline, max_queued: int, poll_s: float, on_wait: Callable[[int], None] | None
 ) -> float:
@@ -101,6 +109,28 @@ def wait_for_room(
         waited += poll_s
 
 
+def search_kwargs(client: Client, search: Search) -> dict[str, Any]:
+    """pystac-client's search arguments for ``search`` (a cloud bound in what the API takes)."""
+    kwargs: dict[str, Any] = {
+        "collections": search.collections,
+        "bbox": search.bbox,
+        "intersects": search.intersects,
+        "datetime": search.datetime,
+        "max_items": search.limit,
+        "limit": min(search.limit or 100, 100),
+    }
+    if search.max_cloud is not None:
+        if client.conforms_to(ConformanceClasses.FILTER):
+            kwargs["filter"] = {
+                "op": "<=",
+                "args": [{"property": "eo:cloud_cover"}, search.max_cloud],
+            }
+            kwargs["filter_lang"] = "cql2-json"
+        else:  # older APIs only have the query extension
+            kwargs["query"] = {"eo:cloud_cover": {"lte": search.max_cloud}}
+    return kwargs
+
+
 def discover(
     pipeline: Pipeline,
     search: Search,
@@ -114,34 +144,13 @@ def discover(
     """Search ``search.stac_url`` and submit every product found (new ones become jobs)."""
     try:
         client = Client.open(search.stac_url, timeout=search.timeout_s)
-        kwargs: dict[str, Any] = {
-            "collections": search.collections,
-            "bbox": search.bbox,
-            "intersects": search.intersects,
-            "datetime": search.datetime,
-            "max_items": search.limit,
-            "limit": min(search.limit or 100, 100),
-        }
-        if search.max_cloud is not None:
-            if client.conforms_to(ConformanceClasses.FILTER):
-                kwargs["filter"] = {
-                    "op": "<=",
-                    "args": [{"property": "eo:cloud_cover"}, search.max_cloud],
-                }
-                kwargs["filter_lang"] = "cql2-json"
-            else:  # older APIs only have the query extension
-                kwargs["query"] = {"eo:cloud_cover": {"lte": search.max_cloud}}
+        kwargs = search_kwargs(client, search)
         items = client.search(**kwargs).items_as_dicts()
         report = DiscoverReport()
         for item in items:
             report.found += 1
             report.waited_s += wait_for_room(pipeline, max_queued, poll_s, on_wait)
-            ref = SourceRef(
-                str(item["id"]),
-                _item_source(item, search),
-                collection_for(str(item["id"]), item.get("properties")),
-            )
-            (outcome,) = pipeline.submit([ref], model, force=force)
+            (outcome,) = pipeline.submit([item_ref(item, search)], model, force=force)
             if outcome.dispatch:
                 report.submitted += 1
             else:

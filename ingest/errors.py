@@ -31,6 +31,11 @@ class SourceError(IngestError):
     """A source given to ``kappacat ingest`` or found by discovery cannot be submitted."""
 
 
+class ProviderUnavailableError(SourceError):
+    """A provider's STAC API did not answer (refused, timed out, HTTP 5xx or 429): a follower
+    waits it out with backoff; a one-off discovery fails with it."""
+
+
 class ConfigError(IngestError):
     """A setting is missing or wrong (broker URL, storage URL, model card)."""
 

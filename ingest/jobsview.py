@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ingest.cursors import FollowerLag, FollowLag, follow_lag
 from ingest.jobs import STATUSES, Counts, Job, JobStore
 
 
@@ -28,6 +29,44 @@ def _age(when: datetime | None) -> str:
     return f"{seconds:.0f}s ago"
 
 
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def follower_line(lag: FollowerLag) -> str:
+    """One follower or backfill: what it follows, how far behind it is, what it does."""
+    what = f"{lag.stac_url} {','.join(lag.collections)}"
+    newest = (
+        f"newest product {lag.newest_product} sensed {lag.newest_datetime:%Y-%m-%dT%H:%M:%SZ}"
+        f" ({_ago(lag.newest_age_s or 0)} ago)"
+        if lag.newest_product and lag.newest_datetime
+        else "no product seen yet"
+    )
+    done = f"{lag.submitted} submitted, {lag.seen} search results read"
+    if lag.kind == "backfill":
+        where = f"{lag.windows_done} of {lag.windows} windows done"
+        if lag.position and lag.windows_done < lag.windows:
+            where += f", at {lag.position:%Y-%m-%d}"
+        line = f"backfill {what}: {where}; {newest}; {done}; {lag.state}"
+    else:
+        polled = f"searched {_age(lag.polled_at)}" if lag.polled_at else "not searched yet"
+        line = f"following {what} on {lag.field}: {newest}; {done}; {polled}; {lag.state}"
+    if lag.last_error and lag.state == "provider down":
+        line += f" ({lag.last_error})"
+    return line
+
+
+def print_follow(lag: FollowLag) -> None:
+    """The followers' lag, and how many products wait for a worker."""
+    for follower in lag.followers:
+        typer.echo(follower_line(follower))
+    if lag.followers:
+        typer.echo(f"{lag.waiting} product(s) waiting for a worker, {lag.running} running")
+
+
 def job_line(job: Job) -> str:
     """One job as a table row."""
     return (
@@ -45,6 +84,7 @@ def print_jobs(store: JobStore, statuses: Sequence[str], limit: int) -> None:
         if job.status == "failed" and job.last_error:
             typer.secho(f"{'':>8}error: {job.last_error}", fg=typer.colors.RED)
     typer.echo(counts_line(store.counts()))
+    print_follow(follow_lag(store))
 
 
 def watch_jobs(store: JobStore, interval: float) -> Counts:

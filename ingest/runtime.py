@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 from types import TracebackType
 
 import dramatiq
@@ -22,6 +23,7 @@ from catalog.stac_validation import StacValidator
 from ingest.errors import JobLost
 from ingest.jobs import Job, JobStore
 from ingest.logs import job_context
+from ingest.metrics import STAGE_FAILURES, STAGE_SECONDS
 from ingest.pipeline import Pipeline
 from ingest.policy import Outcome, outcome, retry_rule
 from ingest.settings import BrokerSettings, WorkerSettings
@@ -125,11 +127,16 @@ class Runtime:
             job_context(job.id, job.product_id, stage),
             Lease(self.store, job, self.settings.lease_s) as lease,
         ):
+            started = perf_counter()
             try:
                 self.stages[stage](self, job, lease)
             except (Exception, Interrupt) as exc:
+                STAGE_SECONDS.labels(stage, "error").observe(perf_counter() - started)
+                STAGE_FAILURES.labels(stage, outcome(exc).value).inc()
                 if self._failed(job, stage, exc, int(message.options.get("retries", 0))):
                     raise
+            else:
+                STAGE_SECONDS.labels(stage, "ok").observe(perf_counter() - started)
 
     def _failed(self, job: Job, stage: str, exc: BaseException, retries: int) -> bool:
         """Do what :mod:`ingest.policy` says for ``exc``; whether dramatiq should see it."""

@@ -76,9 +76,11 @@ class WorkerSettings(KappacatSettings):
     work_dir: Path | None = None
     """Scratch space for masks before they go to storage (the system's temp dir if unset)."""
     metrics_port: int = Field(9191, ge=0, le=65535)
-    """Port of the Prometheus exposition server of ``kappacat worker`` (0: no metrics)."""
-    metrics_host: str = "0.0.0.0"
-    """Address the Prometheus exposition server listens on."""
+    """Port of the metrics listener of ``kappacat worker`` (``/metrics``: the counts of all its
+    processes, jobs by status and stage, queue depths); 0: no metrics."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics listener binds to: loopback unless configured (``0.0.0.0``: every
+    interface, for a Prometheus on another host)."""
     log_format: Literal["json", "text"] = "json"
     """Worker logs as one JSON object a line (for log collectors) or as plain text."""
     db_pool_size: int = Field(4, ge=1)
@@ -96,3 +98,31 @@ class SubmitSettings(KappacatSettings):
     """Back-pressure: discovery waits while more jobs than this are queued or running."""
     poll_s: float = Field(5.0, gt=0)
     """How often a waiting discovery looks at the queue again."""
+
+
+class FollowSettings(KappacatSettings):
+    """Following a provider and backfilling (``kappacat discover --follow`` and ``--backfill``),
+    from ``KAPPACAT_FOLLOW_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAPPACAT_FOLLOW_")
+
+    interval_s: float = Field(300.0, gt=0)
+    """Pause between two searches of a follower that found everything new."""
+    cursor_field: Literal["auto", "updated", "created", "datetime"] = "auto"
+    """Item property the cursor is on. ``auto``: ``updated``, else ``created``, when the
+    provider can filter on it (it is among its queryables), else the sensing ``datetime``."""
+    overlap_s: float = Field(900.0, ge=0)
+    """How far back from its cursor a follower on ``updated``/``created`` searches again, for
+    items a provider commits late; what it sees twice is not submitted twice."""
+    datetime_overlap_s: float = Field(7 * 86400.0, ge=0)
+    """The same for a cursor on the sensing ``datetime``: providers publish products hours to
+    days after they were sensed."""
+    min_backoff_s: float = Field(1.0, gt=0)
+    """First pause while the queue is full or the provider is down; each next one is about
+    twice as long (with jitter)."""
+    max_backoff_s: float = Field(300.0, gt=0)
+    """Longest pause while the queue is full or the provider is down."""
+    backfill_window_days: int = Field(30, ge=1)
+    """Length of the date windows a backfill walks in order (each one resumable)."""
+    page_size: int = Field(100, ge=1, le=10000)
+    """Items asked for per page of search results."""

@@ -19,6 +19,7 @@ from catalog.collections import COLLECTION_FOR_LEVEL
 from inference.product import ProductInfo
 from ingest.errors import BadInputError, JobLost
 from ingest.jobs import Job
+from ingest.metrics import INFERENCE_PIXELS, INFERENCE_PRODUCTS, INFERENCE_SECONDS, PUBLISHED
 from ingest.models import card_for_job, inference_settings
 from ingest.publish import is_published, publish_item
 
@@ -122,6 +123,9 @@ def infer(rt: Runtime, job: Job, lease: Lease) -> None:
         except ProductError as exc:
             raise BadInputError(str(exc)) from exc
         inferred = perf_counter()
+        INFERENCE_PRODUCTS.labels(job.model).inc()
+        INFERENCE_PIXELS.labels(job.model).inc(sum(result.class_counts.values()))
+        INFERENCE_SECONDS.labels(job.model).inc(inferred - started)
         lease.check()
         prefix = storage_prefix(job, job.product)
         output: dict[str, Any] = {"mask_key": f"{prefix}/mask.tif"}
@@ -175,6 +179,7 @@ def publish(rt: Runtime, job: Job, lease: Lease) -> None:
             timings={"publish": round(perf_counter() - started, 3)},
             output_href=item["assets"]["mask"]["href"],
         )
+    PUBLISHED.labels(item["collection"]).inc()
     logger.info("published %s in %s", item["id"], item["collection"])
 
 

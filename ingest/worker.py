@@ -2,13 +2,15 @@
 
 :class:`ingest.supervisor.WorkerGroup` runs them: :func:`worker_process` (a dramatiq
 :class:`~dramatiq.Worker` whose broker :func:`boot` makes and binds to a :class:`Runtime`),
-:func:`sweep_process` (the recovery sweep) and :func:`metrics_process` (the Prometheus
-exposition server of dramatiq's middleware).
+:func:`sweep_process` (the recovery sweep) and :func:`metrics_process` (the host's one
+Prometheus scrape target: every process's counts, dramatiq's included, and the job table's and
+the broker's state, :mod:`ingest.metrics`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ from ingest.capacity import CapacityGate
 from ingest.errors import ConfigError
 from ingest.jobs import JobStore
 from ingest.logs import configure_logging, worker_name
+from ingest.metrics import Probe, job_probe, queue_probe, registry, serve
 from ingest.pipeline import Pipeline
 from ingest.recovery import sweep
 from ingest.runtime import Runtime
@@ -108,12 +111,37 @@ def worker_process(queues: Sequence[str], threads: int, stop_timeout_s: float) -
 
 
 def metrics_process() -> int:
-    """Serve the Prometheus metrics of every worker process (dramatiq's exposition server)."""
-    from dramatiq.middleware.prometheus import Prometheus
-
-    for serve in Prometheus().forks:
-        serve()
-    return 0
+    """Serve ``/metrics`` of this worker host until SIGTERM (:mod:`ingest.metrics`)."""
+    broker_settings, worker_settings, _storage, database = _settings()
+    configure_logging(worker_settings.log_format)
+    broker = make_broker(broker_settings, worker_settings)
+    store = JobStore(database.url, pool_size=1, timeout=10)
+    probes: dict[str, Probe] = {
+        "jobs": job_probe(store),
+        "broker": queue_probe(broker, broker_settings),
+        # the discovery follower's lag (issue 14) joins here as one more probe
+    }
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # set by ``kappacat worker``
+    host, port = worker_settings.metrics_host, worker_settings.metrics_port
+    try:
+        server = serve(registry(path, probes), host, port)
+    except OSError as exc:  # the group starts it again, after a pause
+        logger.error(
+            "cannot listen for metrics on %s:%d (KAPPACAT_WORKER_METRICS_PORT): %s",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        store.close()
+        broker.close()
+        return 1
+    try:
+        while True:
+            time.sleep(3600)
+    finally:  # the group stops its helpers with SystemExit from a signal handler
+        server.shutdown()
+        store.close()
+        broker.close()
 
 
 def sweep_process() -> int:

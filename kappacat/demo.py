@@ -3,7 +3,8 @@
 Starts PostgreSQL (with PostGIS) and Redis privately under a project-local data folder on free
 ports (never touching services already running), migrates, generates sample products of
 different dates over one area, runs the pipeline with local workers until every mask is
-published, then serves the STAC API and the tiler and prints their URLs. Running it again
+published, then serves the STAC API and the tiler and prints their URLs, and where each component's
+Prometheus metrics are (on loopback). Running it again
 reuses the data. ``--check`` exits once everything answers (for CI).
 
 Every process it starts dies with it, however it is stopped (see :mod:`kappacat.children`);
@@ -31,13 +32,26 @@ import typer
 from psycopg import sql
 
 from kappacat.children import ChildError, PidFile, child, stop_stale
-from kappacat.demo_checks import DemoError, check_catalogue, move_links, print_urls
+from kappacat.demo_checks import (
+    DemoError,
+    check_catalogue,
+    check_metrics,
+    move_links,
+    print_urls,
+)
 from kappacat.localdb import LocalServerError, free_port, postgres_server, redis_server
 
 API_HEALTH = "/_mgmt/health"
 TILER_HEALTH = "/healthz"
-PREFERRED_PORTS = {"api": 8081, "tiler": 8082}
-"""The ports the README, docker-compose.yml and the QGIS recipe name, used when free."""
+PREFERRED_PORTS = {
+    "api": 8081,
+    "tiler": 8082,
+    "api metrics": 9181,
+    "tiler metrics": 9182,
+    "worker metrics": 9191,
+}
+"""The ports the README, docker-compose.yml and the QGIS recipe name (and the metrics
+listeners' defaults), used when free."""
 FIRST_DAY = date(2024, 6, 3)
 """The first sample product's date; the others follow every five days."""
 
@@ -217,8 +231,11 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
             "KAPPACAT_STORAGE_URL": str(storage),
             "KAPPACAT_STORAGE_PUBLIC_URL": f"{api}/assets",
             "KAPPACAT_TILER_API_URL": api,
+            # every metrics listener on loopback (the default host), on this run's ports
+            "KAPPACAT_API_METRICS_PORT": str(ports["api metrics"]),
+            "KAPPACAT_TILER_METRICS_PORT": str(ports["tiler metrics"]),
+            "KAPPACAT_WORKER_METRICS_PORT": str(ports["worker metrics"]),
             "KAPPACAT_API_TILER_URL": tiler,
-            "KAPPACAT_WORKER_METRICS_PORT": "0",
             "KAPPACAT_WORKER_LOG_FORMAT": "text",
         }
         say("migrating the database")
@@ -241,9 +258,14 @@ def run_demo(data_dir: Path, products: int, size: int, check: bool, workers: int
         tiler_args = ["serve", "tiler", "--port", str(ports["tiler"])]
         stack.enter_context(_serving(run_dir, tiler_args, env, logs / "tiler.log"))
         _wait(lambda: _healthy(tiler + TILER_HEALTH), 60, "the tiler")
-        print_urls(api, tiler)
+        metrics = {
+            name: f"http://127.0.0.1:{ports[f'{name} metrics']}/metrics"
+            for name in ("api", "tiler", "worker")
+        }
+        print_urls(api, tiler, metrics)
         if check:
             check_catalogue(api, tiler)
+            check_metrics(metrics)
             say("everything answers; --check stops here")
             return
         typer.echo("Press Ctrl-C to stop everything the demo started.")

@@ -40,16 +40,42 @@ for item in search.items():
 """
 
 
-def print_urls(api: str, tiler: str) -> None:
-    """Tell the user where everything is."""
+def print_urls(api: str, tiler: str, metrics: dict[str, str] | None = None) -> None:
+    """Tell the user where everything is (``metrics``: component -> its ``/metrics`` URL)."""
     typer.echo("")
     typer.secho("KappaCat is running:", bold=True)
     typer.echo(f"  STAC API   {api}/")
     typer.echo(f"  API docs   {api}/api.html")
     typer.echo(f"  Web map    {tiler}/viewer")
+    if metrics:
+        typer.echo("")
+        typer.echo("Prometheus metrics (loopback only):")
+        for name, url in metrics.items():
+            typer.echo(f"  {name:<10} {url}")
     typer.echo("")
     typer.echo("Search it from Python (the README's notebook snippet):")
     typer.echo("".join(f"  {line}\n" for line in notebook_snippet(api).splitlines()))
+
+
+METRIC_FAMILIES = {
+    "api": "http_requests_total",
+    "tiler": "http_requests_total",
+    "worker": "kappacat_jobs",
+}
+"""A family each component's ``/metrics`` has once it has served (or done) anything."""
+
+
+def check_metrics(metrics: dict[str, str]) -> None:
+    """Raise DemoError unless each component's ``/metrics`` answers with its families."""
+    for name, url in metrics.items():
+        try:
+            answer = httpx.get(url, timeout=10)
+        except httpx.HTTPError as exc:
+            raise DemoError(f"the {name} metrics at {url} do not answer: {exc}") from exc
+        family = METRIC_FAMILIES[name]
+        if answer.status_code != 200 or f"# TYPE {family} " not in answer.text:
+            raise DemoError(f"the {name} metrics at {url} lack {family} ({answer.status_code})")
+    typer.echo(f"checked: metrics of {', '.join(metrics)} scraped")
 
 
 def move_links(database: str, old: str, new: str) -> int:

@@ -63,10 +63,13 @@ def serve_process(
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # A metrics listener of its own (unless the test chooses one): servers started side by
+    # side must not all take the default metrics port.
+    metrics = {f"KAPPACAT_{component.upper()}_METRICS_PORT": str(free_port())}
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kappacat", "serve", component, "--port", str(port)],
-            env={**os.environ, **env},
+            env={**os.environ, **metrics, **env},
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("catalog", "kappacat", "catalog_api", "ingest", "inference", "tiler", "migrations")
 DEMO_ARGS = ["--products", "2", "--size", "366", "--workers", "1"]
 CHECKED = "checked: 2 masks searchable, mask COG readable, a tile drawn, web map served"
+METRICS_CHECKED = "checked: metrics of api, tiler, worker scraped"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def test_the_first_command_installs_and_reaches_a_catalogue_with_masks(
     assert "installing KappaCat and its Python packages into .venv" in out
     assert CHECKED in out
     assert "/viewer" in out and "Client.open(" in out
+    # Each component's metrics, on loopback, printed and answering.
+    assert re.search(r"worker\s+http://127\.0\.0\.1:\d+/metrics", out), out[-3000:]
+    assert METRICS_CHECKED in out
     # Installed without extras: what only the tests need is not there.
     missing = bare_clone.run([bare_clone.python, "-c", "import pytest"])
     assert missing.returncode != 0 and "No module named 'pytest'" in missing.stderr

@@ -16,6 +16,7 @@ from titiler.pgstac.model import RegisterMosaic
 
 from catalog import __version__
 from catalog.apidocs import add_docs_page
+from catalog.metrics import instrument
 from catalog.settings import DatabaseSettings, StorageSettings
 from catalog.web import (
     SWAGGER_UI_POLICY,
@@ -244,14 +245,15 @@ def create_app(
 
 def add_middleware(app: FastAPI, settings: TilerSettings) -> None:
     """The middleware stack, innermost first: TileJSON tile sizes, cache headers, request
-    limits, security headers, the root path, CORS (any listed origin may read; the tiler has
-    no writes)."""
+    limits, security headers, the root path, request metrics, CORS (any listed origin may
+    read; the tiler has no writes)."""
     policies = {"/viewer": viewer.content_security_policy(settings), "/api.html": SWAGGER_UI_POLICY}
     app.add_middleware(TileJSONTileSizeMiddleware)
     app.add_middleware(CacheHeadersMiddleware)
     app.add_middleware(SizeLimitMiddleware, limits=settings, respond=error_response)
     app.add_middleware(SecurityHeadersMiddleware, policies=policies)
     app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
+    instrument(app)  # inside the root path: requests are counted by their route
     app.add_middleware(
         ReadWriteCorsMiddleware,
         read_origins=settings.cors_origins,

@@ -351,6 +351,36 @@ class Catalog:
         features = list(((row or {}).get("fc") or {}).get("features") or [])
         return features[:limit], len(features) > limit
 
+    def nearest_dates(self, search: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+        """For a search without ``datetime``: whether an item lies in ``start``..``end``, and
+        the datetimes of the nearest items before and after it (``None`` where there is none).
+
+        Each answer reads one end of the datetime index, never every item of the collection.
+        """
+        with self._cursor() as cur:
+            cur.execute("SELECT pgstac.stac_search_to_where(%s::jsonb) AS w", (json.dumps(search),))
+            row = cur.fetchone()
+            where = sql.SQL(str((row or {}).get("w") or "TRUE"))
+            first, last = sql.Literal(start), sql.Literal(end)
+            cur.execute(
+                sql.SQL(
+                    "SELECT"
+                    " EXISTS (SELECT 1 FROM pgstac.items WHERE ({w})"
+                    "  AND datetime >= {first}::timestamptz AND datetime <= {last}::timestamptz)"
+                    "  AS inside,"
+                    " (SELECT max(datetime) FROM pgstac.items WHERE ({w})"
+                    "  AND datetime < {first}::timestamptz) AS before,"
+                    " (SELECT min(datetime) FROM pgstac.items WHERE ({w})"
+                    "  AND datetime > {last}::timestamptz) AS after"
+                ).format(w=where, first=first, last=last)
+            )
+            found = cur.fetchone() or {}
+        return {
+            "inside": bool(found.get("inside")),
+            "before": found["before"].isoformat() if found.get("before") else None,
+            "after": found["after"].isoformat() if found.get("after") else None,
+        }
+
     def ping(self) -> bool:
         """Whether the database answers."""
         try:

@@ -13,19 +13,25 @@ def serve_tiler(
     ),
 ) -> None:
     """Serve mask tiles, TileJSON, WMTS, point queries, AOI statistics and the web map."""
+    from catalog.metrics import MetricsListenError
     from catalog.web import serve_supervised
     from tiler.settings import TilerSettings
 
     settings = TilerSettings()
-    serve_supervised(
-        "tiler.app:create_app",
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level="info",
-    )
+    try:
+        serve_supervised(
+            "tiler.app:create_app",
+            host=host,
+            port=port,
+            workers=workers,
+            metrics=settings,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level="info",
+        )
+    except MetricsListenError as exc:  # the port is taken: say so, not a traceback
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
 
 
 def register(app: typer.Typer, serve_app: typer.Typer) -> None:

@@ -7,11 +7,12 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from catalog.metrics import MetricsSettings
 from catalog.settings import KappacatSettings, split_comma_separated
 from catalog.web import RequestLimits
 
 
-class TilerSettings(KappacatSettings, RequestLimits):
+class TilerSettings(KappacatSettings, RequestLimits, MetricsSettings):
     """The tile server: where masks may be read from, links, limits, caching, proxy."""
 
     model_config = SettingsConfigDict(env_prefix="KAPPACAT_TILER_")
@@ -72,6 +73,10 @@ class TilerSettings(KappacatSettings, RequestLimits):
     """Most searches kept registered in pgstac (every distinct mosaic query registers one): a
     new one beyond them takes the place of the least recently used, unless all were used in
     the last two lookup-cache periods (then 503)."""
+
+    metrics_port: int = Field(9182, ge=0, le=65535)
+    """Port of the tiler's metrics listener (``/metrics`` on ``metrics_host``, the requests of
+    all its worker processes); 0: no metrics."""
 
     @field_validator("storage_roots", "cors_origins", "tile_matrix_sets", mode="before")
     @classmethod

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
 from starlette.requests import Request
 from starlette.responses import FileResponse
 
 from catalog.legend import LEGEND
+from catalog.properties import CLOUD_COVER, class_share_properties
 from tiler.dependencies import app_state
 from tiler.errors import TilerError
-from tiler.searchparams import NEWEST_FIRST
+from tiler.searchparams import NEWEST_FIRST, SearchQuery
 from tiler.settings import TilerSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
-VENDOR_FILES = ("maplibre-gl.js", "maplibre-gl.css")
-BUILD_HINT = "run scripts/build-web.sh (npm ci, then copy MapLibre GL JS into tiler/static/vendor)"
+VENDOR_FILES = ("maplibre-gl.js", "maplibre-gl.css", "topojson-client.min.js", "countries-50m.json")
+BUILD_HINT = (
+    "run scripts/build-web.sh (npm ci, then copy MapLibre GL JS, topojson-client and the "
+    "world-atlas basemap into tiler/static/vendor)"
+)
+MAX_FOOTPRINTS = 500
+"""At most this many item footprints (with their class shares) for the cursor readout."""
 
 
 class WebAssetsMissing(TilerError):
@@ -74,8 +81,35 @@ def _latest(request: Request, collection_id: str) -> dict[str, Any] | None:
     }
 
 
+def _search(request: Request, collection_id: str, query: SearchQuery) -> dict[str, Any]:
+    """The web map's search of one collection (known, or :class:`NotFound`), checked."""
+    state = app_state(request)
+    state.catalog.collection(collection_id)
+    settings = state.settings
+    return query.to_search(
+        collection_id, settings.max_date_range_days, True, settings.filter_limits
+    )
+
+
+def _footprint(item: dict[str, Any], order: int) -> dict[str, Any]:
+    props = item.get("properties") or {}
+    shares = {name: props.get(name) for name in class_share_properties().values()}
+    return {
+        "type": "Feature",
+        "id": order,
+        "geometry": item.get("geometry"),
+        "properties": {
+            "id": item["id"],
+            "order": order,
+            "datetime": props.get("datetime"),
+            CLOUD_COVER: props.get(CLOUD_COVER),
+            **shares,
+        },
+    }
+
+
 def register(router: APIRouter) -> None:
-    """Add ``/viewer`` and ``/viewer/config.json``."""
+    """Add ``/viewer``, its configuration and the date and footprint answers it asks for."""
 
     @router.get("/viewer", response_class=FileResponse, tags=["Web map"])
     def viewer() -> FileResponse:
@@ -107,4 +141,46 @@ def register(router: APIRouter) -> None:
             "max_date_range_days": state.settings.max_date_range_days,
             "collections": collections,
             "legend": [c.to_json() for c in LEGEND],
+        }
+
+    @router.get("/viewer/collections/{collection_id}/dates.json", tags=["Web map"])
+    def viewer_dates(
+        request: Request,
+        collection_id: Annotated[str, PathParam(description="Mask collection id")],
+        query: SearchQuery = Depends(),
+    ) -> dict[str, Any]:
+        """Whether any item matches in the date range (and the filter), and the datetimes of
+        the nearest matching items before and after the range: where the map moves to when
+        nothing matches."""
+        search = _search(request, collection_id, query)
+        start, end = search.pop("datetime").split("/")
+        search.pop("sortby", None)
+        search.pop("bbox", None)
+        found = app_state(request).catalog.nearest_dates(search, start, end)
+        return {"collection": collection_id, "datetime": f"{start}/{end}", **found}
+
+    @router.get("/viewer/collections/{collection_id}/footprints.json", tags=["Web map"])
+    def viewer_footprints(
+        request: Request,
+        collection_id: Annotated[str, PathParam(description="Mask collection id")],
+        query: SearchQuery = Depends(),
+    ) -> dict[str, Any]:
+        """The footprints of the items of the date range in mosaic order (``order`` 0 is on
+        top), with their cloud cover and class shares: what the map shows under the cursor."""
+        search = _search(request, collection_id, query)
+        shares = [f"properties.{name}" for name in class_share_properties().values()]
+        search["fields"] = {
+            "include": [
+                "id",
+                "geometry",
+                "properties.datetime",
+                f"properties.{CLOUD_COVER}",
+                *shares,
+            ]
+        }
+        items, truncated = app_state(request).catalog.search_items(search, MAX_FOOTPRINTS)
+        return {
+            "type": "FeatureCollection",
+            "features": [_footprint(item, n) for n, item in enumerate(items)],
+            "truncated": truncated,
         }

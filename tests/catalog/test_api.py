@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from catalog.collections import L1C, L2A
+from catalog.properties import SEMI_TRANSPARENT_RULE
 from catalog.queryables import upsert_queryables
 from catalog.stac_validation import StacValidator
 from tests.catalog.api_cases import MALFORMED, QUERIES, WRITES
@@ -305,6 +306,14 @@ def test_collection_search_by_text_and_bbox(api: TestClient) -> None:
     assert by_bbox == []
     queryables = api.get(f"/collections/{L1C}/queryables").json()["properties"]
     assert queryables["eo:cloud_cover"]["type"] == "number"
+
+
+def test_queryables_offer_what_made_class_3(api: TestClient) -> None:
+    # what a filter form (STAC Browser, QGIS) offers: class 3's origin can be filtered on
+    for path in ("/queryables", f"/collections/{L1C}/queryables"):
+        offered = api.get(path).json()["properties"]
+        assert offered[SEMI_TRANSPARENT_RULE]["type"] == "string"
+        assert "b10-thin-cirrus" in offered[SEMI_TRANSPARENT_RULE]["description"]
 
 
 def test_queryables_are_registered_once(database: Any) -> None:

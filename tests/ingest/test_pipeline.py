@@ -147,8 +147,12 @@ def test_discover_from_a_stac_api_with_two_workers(
             assert href.startswith(f"{api}/assets/")
             assert_valid_cog(href)
             assert httpx.get(item["assets"]["thumbnail"]["href"]).status_code == 200
-        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
         assert "dramatiq_messages_total" in metrics
+        # RabbitMQ answers the scrape's queue depths: nothing left waiting.
+        assert 'kappacat_metrics_source_up{source="broker"} 1.0' in metrics
+        fetch = f'kappacat_queue_messages{{queue="{amqp_broker.queue_prefix}-fetch",stage="fetch"}}'
+        assert f"{fetch} 0.0" in metrics
         listing = kappacat(env, "jobs", "--json")
         assert '"succeeded": 3' in listing.stdout
 

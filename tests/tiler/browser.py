@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -85,6 +86,35 @@ class Page:
                 {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
             )
 
+    def move_mouse(self, x: float, y: float) -> None:
+        """Move the mouse to page coordinates (no button pressed)."""
+        self.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+        """Press the left button at ``start``, move to ``end`` in steps, release there."""
+        (x0, y0), (x1, y1) = start, end
+        self.send(
+            "Input.dispatchMouseEvent",
+            {"type": "mousePressed", "x": x0, "y": y0, "button": "left", "clickCount": 1},
+        )
+        for n in range(1, steps + 1):
+            x, y = x0 + (x1 - x0) * n / steps, y0 + (y1 - y0) * n / steps
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": "mouseMoved", "x": x, "y": y, "button": "left", "buttons": 1},
+            )
+        self.send(
+            "Input.dispatchMouseEvent",
+            {"type": "mouseReleased", "x": x1, "y": y1, "button": "left", "clickCount": 1},
+        )
+
+    def set_viewport(self, width: int, height: int, mobile: bool = False) -> None:
+        """Make the page this size (a phone's, with ``mobile``), as if the window were."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
+
     def screenshot(self, clip: dict[str, float]) -> bytes:
         """A PNG of the given page area."""
         result = self.send(
@@ -112,6 +142,16 @@ class Page:
 
 OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 """No host but 127.0.0.1 resolves: the page sees the network as cut (CDNs, tile servers)."""
+
+
+def save_screenshot(png: bytes, path: Path, colours: int = 96) -> None:
+    """Write a screenshot small enough for a README: the PNG reduced to a palette."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT)
+        small.save(path, format="PNG", optimize=True)
 
 
 def requested_urls(page: Page) -> list[str]:
