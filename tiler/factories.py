@@ -14,16 +14,18 @@ Each tile is read and encoded in one trip to a worker thread.
 # No ``from __future__ import annotations``: FastAPI reads the tile endpoints' parameter types,
 # and the tile matrix set type is local to each factory.
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import rasterio
 from attrs import define
 from fastapi import Depends, Path, Query
-from morecantile import TileMatrixSet
+from morecantile import Tile, TileMatrixSet
 from morecantile import tms as default_tms
 from morecantile.defaults import TileMatrixSets
 from pydantic import Field
-from rio_tiler.errors import EmptyMosaicError
+from rio_tiler.errors import EmptyMosaicError, NoAssetFoundError, TileOutsideBounds
 from rio_tiler.models import ImageData
 from rio_tiler.mosaic.methods.defaults import FirstMethod
 from rio_tiler.utils import CRS_to_uri
@@ -38,6 +40,7 @@ from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import MosaicTilerFactory
 
+from catalog.legend import legend_colormap
 from catalog.web_map_links import WMTS_LAYER_TITLE
 from tiler import dependencies as deps
 from tiler import options as opts
@@ -121,6 +124,27 @@ def tile_response(image: ImageData, tms: TileMatrixSet, fmt: ImageType | None, c
     return Response(content, media_type=media_type, headers=headers)
 
 
+@lru_cache(maxsize=32)
+def _transparent(side: int, fmt: ImageType | None) -> tuple[bytes, str]:
+    nothing = np.ma.MaskedArray(np.zeros((1, side, side), np.uint8), mask=True)
+    return render_tile(ImageData(nothing), output_format=fmt, colormap=legend_colormap())
+
+
+def empty_tile(tms: TileMatrixSet, x: int, y: int, z: int, size: int | None, fmt: Any) -> Response:
+    """A fully transparent tile, where there is no mask to draw.
+
+    Not a 204 or a 404: GDAL's WMS and WMTS drivers (QGIS's XYZ and WMTS layers) log
+    "Unable to open downloaded block" for a 204 and fail the read on a 404; a transparent PNG
+    is a tile like any other to them and to web maps. Encoded once per size and format.
+    """
+    side = size or tms.matrix(z).tileWidth
+    content, media_type = _transparent(side, fmt)
+    headers = {"Content-Bbox": ",".join(map(str, tms.xy_bounds(Tile(x=x, y=y, z=z))))}
+    if uri := _crs_uri(tms):
+        headers["Content-Crs"] = f"<{uri}>"
+    return Response(content, media_type=media_type, headers=headers)
+
+
 async def draw_tile(
     read: Callable[[], ImageData], tms: TileMatrixSet, fmt: ImageType | None, colormap: Any
 ) -> Response:
@@ -198,7 +222,8 @@ class ItemTilerFactory(TilerFactory):
             reader: ReaderParams = Depends(self.reader_dependency),
             colormap: Any = Depends(self.colormap_dependency),
         ) -> Response:
-            """A tile of the item's mask: legend colours, no data transparent (or `colormap`)."""
+            """A tile of the item's mask: legend colours, no data transparent (or `colormap`);
+            a tile outside the mask is fully transparent."""
             tms = grids.get(tileMatrixSetId)
             size = tile_size(tms, z, tilesize, scale)
 
@@ -207,7 +232,10 @@ class ItemTilerFactory(TilerFactory):
                 with MaskReader(source, tms=tms, roots=reader.roots) as mask:
                     return mask.tile(x, y, z, tilesize=size)
 
-            return await draw_tile(read, tms, format, colormap)
+            try:
+                return await draw_tile(read, tms, format, colormap)
+            except TileOutsideBounds:
+                return empty_tile(tms, x, y, z, size, format)
 
 
 @define(kw_only=True)
@@ -242,9 +270,9 @@ class MaskMosaicFactory(MosaicTilerFactory):
             search: MosaicSearchOptions = Depends(self.assets_accessor_dependency),
             colormap: Any = Depends(self.colormap_dependency),
         ) -> Response:
-            """A mosaic tile: the first item with data on top, in the legend colours. Items
-            whose mask cannot be read are left out and named in the KappaCat-Skipped-Items
-            header."""
+            """A mosaic tile: the first item with data on top, in the legend colours; fully
+            transparent where there is none. Items whose mask cannot be read are left out
+            and named in the KappaCat-Skipped-Items header."""
             tms = grids.get(tileMatrixSetId)
             size = tile_size(tms, z, tilesize, scale)
             skipped: list[SkippedItem] = []
@@ -272,10 +300,8 @@ class MaskMosaicFactory(MosaicTilerFactory):
 
             try:
                 response = await draw_tile(read, tms, format, colormap)
-            except EmptyMosaicError:
-                if not skipped:
-                    raise
-                response = Response(status_code=204)  # nothing left to draw
+            except (EmptyMosaicError, NoAssetFoundError):
+                response = empty_tile(tms, x, y, z, size, format)  # nothing (left) to draw
             if skipped:
                 response.headers.update(skipped_header(skipped))
                 request.state.cache_headers = {"Cache-Control": "no-store"}  # degraded

@@ -21,6 +21,7 @@ import urllib.request
 import urllib.response
 from collections.abc import Callable, Mapping
 from email.message import Message
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -30,13 +31,20 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from catalog.stac_validation import PACKAGED
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def load_index(schemas_dir: Path) -> dict[str, Path]:
-    """Schema URL (without fragment) -> local file."""
+    """Schema URL (without fragment) -> local file; with the extension schemas KappaCat ships
+    itself (web-map-links, for the links the API adds) where the folder has none."""
     index = json.loads((schemas_dir / "index.json").read_text(encoding="utf-8"))
-    return {urldefrag(url).url: schemas_dir / rel for url, rel in index.items()}
+    found = {urldefrag(url).url: schemas_dir / rel for url, rel in index.items()}
+    packaged = files("catalog.schemas")
+    for url, name in PACKAGED.items():
+        found.setdefault(url, Path(str(packaged.joinpath(name))))
+    return found
 
 
 def _is_local(url: str) -> bool:

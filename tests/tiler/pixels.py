@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from morecantile import Tile, tms
@@ -38,6 +39,15 @@ def decode_png(content: bytes) -> np.ndarray:
     driver, data = _read_rgba(content)
     assert driver == "PNG"
     return data
+
+
+def assert_transparent_tile(response: Any, size: int = 256) -> None:
+    """An answer that is a fully transparent PNG tile (where there is no mask to draw)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    rgba = decode_png(response.content)
+    assert rgba.shape == (4, size, size)
+    assert (rgba[3] == 0).all()
 
 
 def tile_for(lon: float, lat: float, zoom: int) -> Tile:

@@ -23,7 +23,14 @@ from ingest.publish import publish_items
 from tests.database import create_database, drop_database
 from tests.factories import write_mask_cog
 from tests.tiler.conftest import COLLECTION, SIZE, cog_item, reader_settings, tiler_settings
-from tests.tiler.pixels import cog_centre, decode_png, expected_classes, legend_rgba, tile_for
+from tests.tiler.pixels import (
+    assert_transparent_tile,
+    cog_centre,
+    decode_png,
+    expected_classes,
+    legend_rgba,
+    tile_for,
+)
 from tests.tiler.test_queries import expected_counts, lonlat, polygon
 from tiler import create_app
 
@@ -97,8 +104,9 @@ def test_a_mosaic_of_only_broken_items_is_empty_and_says_why(broken):
     response = client.get(
         f"/collections/{COLLECTION}/tiles/WebMercatorQuad/{ZXY}.png?datetime=2023-06-02/2023-06-03"
     )
-    assert response.status_code == 204
+    assert_transparent_tile(response)
     assert skipped_labels(response) == {data.label("gone"), data.label("corrupt")}
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_point_and_statistics_answer_for_the_good_item_and_list_the_broken(broken):

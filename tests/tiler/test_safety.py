@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.tiler.conftest import COLLECTION, JUNE, TilerData
-from tests.tiler.pixels import cog_centre, tile_for
+from tests.tiler.pixels import assert_transparent_tile, cog_centre, tile_for
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ def test_mosaics_and_queries_leave_out_items_outside_the_roots_and_name_them(
         assert {f"{COLLECTION}/{s['id']}" for s in answer["skipped"]} == outside
         assert all("outside the storage roots" in s["reason"] for s in answer["skipped"])
     only_july = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": JULY})
-    assert only_july.status_code == 204
+    assert_transparent_tile(only_july)
     assert set(only_july.headers["KappaCat-Skipped-Items"].split(", ")) == outside
 
 
@@ -122,7 +122,7 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/3/0/-1.png", None, 404),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/99999999999999999999/0/0.png", None, 404),
     ("GET", f"{MOSAIC}/tiles/WebMercatorQuad/a/b/c.png", None, 422),
-    ("GET", f"/collections/{COLLECTION}/items/ITEM/tiles/WebMercatorQuad/14/0/0.png", None, 404),
+    # a tile of the grid off the item's mask is no mistake: it is transparent (test below)
     ("GET", f"/collections/{COLLECTION}/items/ITEM/point/-9007199254740992,0", None, 404),
     ("GET", f"/collections/{COLLECTION}/items/ITEM/point/0,nan", None, 404),
     # zoom ranges of tilesets, TileJSON and WMTS within the grid (zoom 5 000 cost 7 s, then 500)
@@ -213,11 +213,24 @@ def test_the_search_list_takes_any_metadata_filter_text(client: TestClient):
         assert response.headers["content-type"] == "application/json"
 
 
-def test_a_mosaic_tile_without_items_is_empty_not_an_error(client: TestClient):
+def test_a_mosaic_tile_without_items_is_transparent_not_an_error(client: TestClient):
     response = client.get(
         f"{MOSAIC}/tiles/WebMercatorQuad/{ZXY}.png", params={"datetime": "2022-06-01/2022-06-30"}
     )
-    assert response.status_code == 204
+    assert_transparent_tile(response)
     far = tile_for(-3.7, 40.4, 10)  # Madrid: no masks there
     response = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{far.z}/{far.x}/{far.y}.png")
-    assert response.status_code == 204
+    assert_transparent_tile(response)
+    assert "KappaCat-Skipped-Items" not in response.headers
+    response = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{far.z}/{far.x}/{far.y}@2x")
+    assert_transparent_tile(response, 512)
+
+
+def test_an_item_tile_off_its_mask_is_transparent_not_an_error(
+    client: TestClient, tiler_data: TilerData
+):
+    far = tile_for(-3.7, 40.4, 10)  # Madrid, far from the item's mask
+    item = f"/collections/{COLLECTION}/items/{tiler_data.item_id('a')}"
+    response = client.get(f"{item}/tiles/WebMercatorQuad/{far.z}/{far.x}/{far.y}.png")
+    assert_transparent_tile(response)
+    assert response.headers["ETag"]  # cached like the item's other tiles
