@@ -117,6 +117,8 @@ class CatalogClient(CoreCrudClient):
         # stac-fastapi reads ``query`` with ``unquote_plus``, hence quoted; an empty one is no
         # query (stac-fastapi fails on it)
         query = quote_plus(orjson.dumps(parse_query(query)).decode()) if query else None
+        if kwargs.get("fields"):
+            kwargs["fields"] = _collection_fields(kwargs["fields"])
         found = await super().all_collections(
             request, limit=self._limit(limit), query=query, **kwargs
         )
@@ -344,3 +346,16 @@ class CatalogClient(CoreCrudClient):
         sortable = CORE_SORTABLE | names
         self._sortable_cache[key] = (now + self.queryables_ttl, sortable)
         return sortable
+
+
+COLLECTION_IDENTITY = ("id", "links")
+"""What every listed collection keeps whatever ``fields`` asks: a client follows it by these."""
+
+
+def _collection_fields(fields: list[str]) -> list[str]:
+    """Collection-search ``fields`` that keep each collection's id and links (stac-fastapi
+    builds the links from the id, and a collection without them cannot be followed)."""
+    kept = [f for f in fields if f.strip().lstrip("+-") not in COLLECTION_IDENTITY]
+    if any(f.strip() and not f.strip().startswith("-") for f in kept):
+        kept += COLLECTION_IDENTITY  # an include list: include them too
+    return kept

@@ -308,6 +308,17 @@ def test_collection_search_by_text_and_bbox(api: TestClient) -> None:
     assert queryables["eo:cloud_cover"]["type"] == "number"
 
 
+def test_collection_search_fields_keep_what_a_collection_needs(api: TestClient) -> None:
+    # excluding the id (or everything) still gives collections a client can follow
+    for fields in ("-id", "-id,-links", "title", ""):
+        response = api.get("/collections", params={"fields": fields})
+        assert response.status_code == 200, (fields, response.text)
+        collections = response.json()["collections"]
+        assert sorted(c["id"] for c in collections) == sorted([L1C, L2A]), fields
+        for collection in collections:
+            assert any(link["rel"] == "self" for link in collection["links"]), fields
+
+
 def test_queryables_offer_what_made_class_3(api: TestClient) -> None:
     # what a filter form (STAC Browser, QGIS) offers: class 3's origin can be filtered on
     for path in ("/queryables", f"/collections/{L1C}/queryables"):
