@@ -128,7 +128,8 @@ def test_discover_from_a_stac_api_with_two_workers(
         assert "waiting for the queue to drain" in proc.stdout
         done = wait_done(database, 3, logs=pool.logs)
         assert [j.status for j in done] == ["succeeded"] * 3, [j.last_error for j in done]
-        assert len({j.worker for j in done if j.worker}) <= 2
+        # Two worker groups on one queue: each product was made and published exactly once.
+        assert published(pool.logs()) == {p.product_id: 1 for p in products}
 
         # A STAC item URL is a source too: the same product, the same job.
         url = f"{api}/collections/{SOURCE_COLLECTION}/items/{products[0].product_id}"
@@ -364,7 +365,9 @@ def test_s3_storage_and_split_queues(
     ingest(env, *(p.path for p in products))
     done = wait_done(database, 2, logs=pool.logs)
     assert [j.status for j in done] == ["succeeded"] * 2, [j.last_error for j in done]
-    for item in items(database):
+    published_items = items(database)
+    assert sorted(i["id"] for i in published_items) == sorted(p.product_id for p in products)
+    for item in published_items:
         href = item["assets"]["mask"]["href"]
         assert href.startswith(public + "/")
         assert_valid_cog(href)
