@@ -16,12 +16,10 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +44,8 @@ from bench.bench_tiles_data import (
 from bench.bench_tiles_load import RunResult, run
 from catalog.legend import legend_colormap
 from catalog.settings import DatabaseSettings
+from kappacat.localdb import free_port, wait_until
+from tests.servers import http_answers
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"
@@ -53,13 +53,6 @@ RESULTS = REPO / "bench" / "results"
 ZOOMS = range(8, 13)
 CLIENTS = 8
 TMS = morecantile.tms.get("WebMercatorQuad")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def reader_url(url: str, role: str) -> str:
@@ -139,18 +132,10 @@ def uvicorn_server(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
+            if not wait_until(lambda: http_answers(base + health), proc, 90):
                 if proc.poll() is not None:
                     raise RuntimeError(f"{target} exited with {proc.returncode}")
-                try:
-                    if httpx.get(base + health, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target} did not become healthy")
-                time.sleep(0.3)
+                raise RuntimeError(f"{target} did not become healthy")
             yield base, proc.pid
         finally:
             proc.terminate()

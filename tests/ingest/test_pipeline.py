@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,15 @@ from ingest.publish import upsert_collections
 from ingest.settings import BrokerSettings
 from ingest.sources import expand
 from tests.httpfiles import serve_directory
-from tests.ingest.conftest import S3_ENV, PrivateRedis, S3Server, Workers, kappacat
+from tests.ingest.conftest import (
+    S3_ENV,
+    EnvFactory,
+    PrivateRedis,
+    S3Server,
+    WorkersFactory,
+    ingest,
+    kappacat,
+)
 from tests.ingest.helpers import (
     absolute_item,
     assert_valid_cog,
@@ -40,8 +47,6 @@ from tests.servers import free_port, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EnvFactory = Callable[..., dict[str, str]]
-WorkersFactory = Callable[[dict[str, str]], Workers]
 SOURCE_COLLECTION = "sentinel-2-l1c"
 
 
@@ -63,13 +68,6 @@ def source_collection() -> dict[str, object]:
         },
         "links": [],
     }
-
-
-def ingest(env: dict[str, str], *sources: str | Path, force: bool = False) -> str:
-    args = ["ingest", *map(str, sources), *(["--force"] if force else [])]
-    proc = kappacat(env, *args)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 def test_discover_from_a_stac_api_with_two_workers(
