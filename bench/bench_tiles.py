@@ -20,12 +20,10 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +50,8 @@ from catalog.legend import legend_colormap
 from catalog.settings import DatabaseSettings, with_database
 from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
+from kappacat.localdb import free_port, wait_until
+from tests.servers import http_answers
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "tiles"
@@ -59,13 +59,6 @@ RESULTS = REPO / "bench" / "results"
 ZOOMS = range(8, 13)
 CLIENTS = 8
 TMS = morecantile.tms.get("WebMercatorQuad")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def reader_url(url: str, role: str) -> str:
@@ -145,18 +138,10 @@ def uvicorn_server(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
+            if not wait_until(lambda: http_answers(base + health), proc, 90):
                 if proc.poll() is not None:
                     raise RuntimeError(f"{target} exited with {proc.returncode}")
-                try:
-                    if httpx.get(base + health, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target} did not become healthy")
-                time.sleep(0.3)
+                raise RuntimeError(f"{target} did not become healthy")
             yield base, proc.pid
         finally:
             proc.terminate()

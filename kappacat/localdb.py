@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -57,7 +58,7 @@ def postgres_bindir() -> Path:
     return Path(found).parent
 
 
-def _wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float) -> bool:
+def wait_until(check: Callable[[], bool], proc: subprocess.Popen[Any], timeout: float) -> bool:
     """Poll ``check`` until it holds (True), the process exits or time runs out (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,7 +123,7 @@ def postgres_server(root: Path, port: int | None = None) -> Iterator[str]:
             stop_signal=fast,
         ) as proc,
     ):
-        if not _wait_until(lambda: answers(url), proc, 60):
+        if not wait_until(lambda: answers(url), proc, 60):
             raise LocalServerError(f"PostgreSQL in {data} did not start: {_tail(log)}")
         yield url
 
@@ -151,7 +152,7 @@ def redis_server(root: Path, port: int | None = None) -> Iterator[str]:
             "no", "--dir", str(root), "--logfile", str(root / "redis.log")]  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     with child(args, pidfile=pidfile, what="redis-server") as proc:
-        if not _wait_until(lambda: _redis_answers(port), proc, 20):
+        if not wait_until(lambda: _redis_answers(port), proc, 20):
             raise LocalServerError(f"Redis did not start: {_tail(root / 'redis.log')}")
         yield url
 

@@ -7,10 +7,11 @@ import contextlib
 import functools
 import http.server
 import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from tests.servers import http_server
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -62,11 +63,5 @@ def serve_directory(
     served: list[str] = []
     handler_class = type("Handler", (RangeHandler,), {"script": script or {}, "served": served})
     handler = functools.partial(handler_class, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(handler) as base:
+        yield base, served

@@ -4,24 +4,54 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from kappacat.children import stop
+from kappacat.localdb import free_port, wait_until
+
 REPO = Path(__file__).resolve().parents[1]
+__all__ = [
+    *("free_port", "http_answers", "http_server", "serve", "serve_process", "stop_process"),
+    "wait_until",
+]
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def http_answers(url: str, *, any_status: bool = False) -> bool:
+    """Whether ``url`` answers 200 (``any_status``: answers at all)."""
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return False
+    return any_status or response.status_code == 200
+
+
+@contextlib.contextmanager
+def http_server(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` from a thread on a free port of 127.0.0.1; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a process a test started: SIGTERM, SIGKILL after ``timeout`` seconds; reaped."""
+    if proc.poll() is None:
+        stop(proc.pid, timeout=timeout)
+    proc.wait()
 
 
 @contextlib.contextmanager
@@ -76,24 +106,11 @@ def serve_process(
             text=True,
         )
         try:
-            deadline = time.monotonic() + timeout
-            while True:
+            if not wait_until(lambda: http_answers(base + health_path), proc, timeout):
                 if proc.poll() is not None:
                     log.seek(0)
                     raise RuntimeError(f"kappacat serve {component} exited early:\n{log.read()}")
-                try:
-                    if httpx.get(base + health_path, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"kappacat serve {component} did not become healthy")
-                time.sleep(0.3)
+                raise RuntimeError(f"kappacat serve {component} did not become healthy")
             yield base, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=15)

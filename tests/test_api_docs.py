@@ -30,6 +30,8 @@ def test_api_docs_page_renders_offline(
             "[...document.querySelectorAll('.opblock-summary-path')].map(e => e.innerText)"
         )
         assert any(p.replace("\u200b", "") == operation for p in paths), paths
-        outside = [u for u in requested_urls(page) if not u.startswith((base, "data:"))]
+        requested = requested_urls(page)
+        assert f"{base}/api" in requested, requested  # the OpenAPI document, from the service
+        outside = [u for u in requested if not u.startswith((base, "data:"))]
         assert outside == []
         assert page.console_errors() == []

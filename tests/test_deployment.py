@@ -71,6 +71,7 @@ def test_compose_file_validates_against_the_compose_specification(
 
 def test_dockerfile_stages_and_files_exist(compose: dict[str, Any]) -> None:
     stages, copies = dockerfile_stages()
+    assert any(service.get("build") for service in compose["services"].values())
     for name, service in compose["services"].items():
         build = service.get("build")
         if build:

@@ -4,7 +4,6 @@ for the tests that attack them (hostile requests, fuzzing)."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +11,10 @@ from typing import Any
 
 import pytest
 
-from catalog.settings import DatabaseSettings, with_database
+from catalog.settings import DatabaseSettings
 from catalog.stac_validation import StacValidator
-from ingest.publish import publish_items
-from tests.database import create_database, drop_database
 from tests.servers import serve_process
-from tests.tiler.conftest import make_items, reader_settings
+from tests.tiler.conftest import published_masks
 
 API_KEY = "hostile-test-key"
 
@@ -39,25 +36,6 @@ class Services:
 
 
 @contextlib.contextmanager
-def catalogue(
-    admin: str, template: str, base: Path, validator: StacValidator
-) -> Iterator[tuple[DatabaseSettings, Path, dict[str, dict[str, Any]]]]:
-    """A fresh catalogue database with the tiler tests' mask items, and their storage root."""
-    root, elsewhere = base / "storage", base / "elsewhere"
-    root.mkdir()
-    elsewhere.mkdir()
-    _, _, items = make_items(root, elsewhere)
-    name = f"kappacat_hostile_{uuid.uuid4().hex[:10]}"
-    create_database(admin, name, template=template)
-    try:
-        database = reader_settings(DatabaseSettings(url=with_database(admin, name)))
-        publish_items(database.url, {"hostile": list(items.values())}, validator)
-        yield database, root, items
-    finally:
-        drop_database(admin, name)
-
-
-@contextlib.contextmanager
 def services(
     admin: str,
     template: str,
@@ -67,7 +45,8 @@ def services(
     tiler_env: dict[str, str] | None = None,
 ) -> Iterator[Services]:
     """Both servers as real processes, with their default workers, over a fresh catalogue."""
-    with catalogue(admin, template, base, validator) as (database, root, items):
+    with published_masks(admin, template, base, validator, "hostile") as data:
+        database, root, items = data.database, data.root, data.items
         common = {
             "KAPPACAT_DATABASE_URL": database.url,
             "KAPPACAT_DATABASE_READ_URL": database.reader_url,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from inference.readers import ProductReader
 from inference.readers.stac import gdal_href
 from inference.sample import SampleProduct
 from tests.httpfiles import serve_directory
+from tests.servers import free_port
 
 UKIS_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12"]
 
@@ -193,9 +193,7 @@ def test_a_server_that_fails_says_whether_to_try_again(
 
 
 def test_a_server_that_does_not_answer_is_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(SourceUnavailableError, match="cannot read the STAC item"):
         open_product(f"http://127.0.0.1:{port}/item.json")
 

@@ -89,6 +89,7 @@ def test_footprint_across_the_antimeridian_is_split(shared_data: Path) -> None:
     footprint = Footprint.from_ring(meta.footprint)
     geometry = footprint.geojson
     assert geometry["type"] == "MultiPolygon"
+    assert len(shape(geometry).geoms) == 2  # one part each side of the antimeridian
     for polygon in shape(geometry).geoms:  # every part stays within [-180, 180]
         assert polygon.bounds[0] >= -180 and polygon.bounds[2] <= 180
     west, _, east, _ = footprint.bbox

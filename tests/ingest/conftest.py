@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,8 @@ import redis
 
 from catalog.settings import DatabaseSettings
 from ingest.settings import STAGES, BrokerSettings
-from tests.servers import free_port
+from kappacat.localdb import redis_server
+from tests.servers import free_port, http_answers, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("KAPPACAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -117,58 +117,31 @@ def any_broker(
 
 
 class PrivateRedis:
-    """A redis-server of this test's own, without persistence, that can be restarted."""
+    """The demo's private Redis (:func:`kappacat.localdb.redis_server`), restartable on its port."""
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._running: contextlib.ExitStack | None = None
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not _redis_answers(self.url):
-            if time.monotonic() > deadline:
-                pytest.fail("the private redis-server did not start")
-            time.sleep(0.05)
+        running = contextlib.ExitStack()
+        running.enter_context(redis_server(self.workdir, self.port))
+        self._running = running
 
     def stop(self) -> None:
         """Stop the server (everything it held is gone)."""
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        if self._running is not None:
+            self._running.close()
+            self._running = None
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A running private Redis (no persistence) for tests that restart it."""
-    server = PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path / "redis")
     server.start()
     yield server
     server.stop()
@@ -289,6 +262,20 @@ def kappacat(
     )
 
 
+def ingest(env: dict[str, str], *sources: str | Path, force: bool = False) -> str:
+    """``kappacat ingest SOURCES``, which must succeed; its output."""
+    args = ["ingest", *map(str, sources), *(["--force"] if force else [])]
+    proc = kappacat(env, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+EnvFactory = Callable[..., dict[str, str]]
+"""The ``pipeline_env`` fixture: broker settings and extra variables -> a worker environment."""
+WorkersFactory = Callable[[dict[str, str]], Workers]
+"""The ``workers`` fixture: an environment -> a :class:`Workers` to start workers with."""
+
+
 @dataclass
 class S3Server:
     """moto's S3 server on loopback."""
@@ -329,8 +316,6 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3-protocol server (moto in server mode) in its own process."""
-    import httpx
-
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     proc = subprocess.Popen(
@@ -340,25 +325,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        if not wait_until(lambda: http_answers(endpoint, any_status=True), proc, 30):
             if proc.poll() is not None:
                 pytest.fail("moto's S3 server exited at start")
-            try:
-                httpx.get(endpoint, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail("moto's S3 server did not start")
-                time.sleep(0.2)
+            pytest.fail("moto's S3 server did not start")
         yield S3Server(endpoint)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 S3_ENV = {

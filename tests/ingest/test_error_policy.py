@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -14,13 +13,11 @@ import yaml
 
 from catalog.settings import DatabaseSettings
 from ingest.settings import BrokerSettings
-from tests.ingest.conftest import Workers, kappacat
+from tests.ingest.conftest import EnvFactory, WorkersFactory, kappacat
 from tests.ingest.helpers import jobs, wait_done, wait_for, write_products
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EnvFactory = Callable[..., dict[str, str]]
-WorkersFactory = Callable[[dict[str, str]], Workers]
 SHIPPED_CARD = Path(__file__).resolve().parents[2] / "inference/cards/ukis-csmask-6b-l1c.yaml"
 
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from catalog.settings import DatabaseSettings
 from ingest.settings import BrokerSettings
-from tests.ingest.conftest import PrivateRedis, Workers, kappacat
+from tests.ingest.conftest import EnvFactory, PrivateRedis, Workers, WorkersFactory, ingest
 from tests.ingest.helpers import (
     items,
     jobs,
@@ -35,11 +34,6 @@ HEAL_S = 120.0
 """How long after the fault ends every product must be published."""
 
 
-def _ingest(env: dict[str, str], *paths: Path) -> None:
-    proc = kappacat(env, "ingest", *map(str, paths))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 def _assert_published_once(
     database: DatabaseSettings, product_ids: list[str], pool: Workers, healed_at: float
 ) -> None:
@@ -53,8 +47,8 @@ def _assert_published_once(
 def test_a_redis_restart_that_loses_the_queue_is_healed_by_the_sweep(
     database: DatabaseSettings,
     private_redis: PrivateRedis,
-    pipeline_env: Callable[..., dict[str, str]],
-    workers: Callable[[dict[str, str]], Workers],
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
     tmp_path: Path,
 ) -> None:
     """Redis down for a minute, back without a message: with the default sweep interval,
@@ -65,7 +59,7 @@ def test_a_redis_restart_that_loses_the_queue_is_healed_by_the_sweep(
     env = {k: v for k, v in pipeline_env(broker).items() if not k.endswith(defaults)}
     pool = workers(env)
     group = pool.start("--processes", "1")
-    _ingest(env, *(p.path for p in products))
+    ingest(env, *(p.path for p in products))
     wait_for(lambda: any(j.status == "succeeded" for j in jobs(database)), "a first success")
     private_redis.stop()
     assert sum(j.status == "queued" for j in jobs(database)) >= 2  # their messages are gone
@@ -99,8 +93,8 @@ def _without_root_privileges() -> list[str]:
 def test_storage_read_only_for_a_minute_is_waited_out(
     database: DatabaseSettings,
     redis_broker: BrokerSettings,
-    pipeline_env: Callable[..., dict[str, str]],
-    workers: Callable[[dict[str, str]], Workers],
+    pipeline_env: EnvFactory,
+    workers: WorkersFactory,
     tmp_path: Path,
 ) -> None:
     """Masks cannot be stored for a minute: jobs wait with backoff, none fails, none is lost."""
@@ -115,11 +109,11 @@ def test_storage_read_only_for_a_minute_is_waited_out(
     )
     pool = workers(env)
     group = pool.start("--processes", "1", wrapper=_without_root_privileges())
-    _ingest(env, products[0].path)
+    ingest(env, products[0].path)
     wait_for(lambda: any(j.status == "succeeded" for j in jobs(database)), "a first success")
     _set_writable(storage, False)
     try:
-        _ingest(env, *(p.path for p in products[1:]))
+        ingest(env, *(p.path for p in products[1:]))
         wait_for(lambda: "cannot store" in pool.logs(), "a write refused", timeout=FAULT_S)
         time.sleep(FAULT_S)
         during = jobs(database)

@@ -48,7 +48,9 @@ def test_submission_sends_one_message_per_new_job(
         queue = any_broker.queue_name("fetch")
         assert backlog(pipeline.broker, queue) == 1
         present = present_messages(pipeline.broker, queue)
-        assert present is None or present == {first.job.message_id}
+        # Redis lists the messages it holds; RabbitMQ only counts them.
+        listed = {first.job.message_id} if any_broker.url.startswith("redis") else None
+        assert present == listed
         # Nothing is lost, so reconcile leaves everything alone.
         report = reconcile(pipeline, min_age_s=0)
         assert report.changed == 0

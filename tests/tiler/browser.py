@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+from tests.servers import stop_process, wait_until
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -183,11 +185,12 @@ def open_page(profile_dir: Path, offline: bool = False) -> Iterator[Page]:
     )
     try:
         port_file = profile_dir / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.is_file() and port_file.read_text().count("\n") >= 1):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("chromium did not start its DevTools endpoint")
-            time.sleep(0.1)
+
+        def written() -> bool:
+            return port_file.is_file() and port_file.read_text().count("\n") >= 1
+
+        if not wait_until(written, proc, 30):
+            raise RuntimeError("chromium did not start its DevTools endpoint")
         port = int(port_file.read_text().splitlines()[0])
         targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
         url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
@@ -197,9 +200,4 @@ def open_page(profile_dir: Path, offline: bool = False) -> Iterator[Page]:
                 page.send(f"{domain}.enable")
             yield page
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

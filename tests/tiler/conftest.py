@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator
@@ -137,6 +138,26 @@ def make_items(
     return cogs, arrays, items
 
 
+@contextlib.contextmanager
+def published_masks(
+    admin: str, template: str, base: Path, validator: StacValidator, name: str
+) -> Iterator[TilerData]:
+    """A fresh catalogue database (``kappacat_NAME_...``) with the tiler tests' mask items
+    published, their COGs in ``base``; dropped on exit."""
+    root, elsewhere = base / "storage", base / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    cogs, arrays, items = make_items(root, elsewhere)
+    dbname = f"kappacat_{name}_{uuid.uuid4().hex[:10]}"
+    create_database(admin, dbname, template=template)
+    try:
+        database = reader_settings(DatabaseSettings(url=with_database(admin, dbname)))
+        publish_items(database.url, {name: list(items.values())}, validator)
+        yield TilerData(database, root, cogs, arrays, items)
+    finally:
+        drop_database(admin, dbname)
+
+
 @pytest.fixture(scope="session")
 def tiler_data(
     pg_admin_url: str,
@@ -146,18 +167,8 @@ def tiler_data(
 ) -> Iterator[TilerData]:
     """One database with published mask items, shared by the read-only tiler tests."""
     base = tmp_path_factory.mktemp("tiler")
-    root, elsewhere = base / "storage", base / "elsewhere"
-    root.mkdir()
-    elsewhere.mkdir()
-    cogs, arrays, items = make_items(root, elsewhere)
-    name = f"kappacat_tiler_{uuid.uuid4().hex[:10]}"
-    create_database(pg_admin_url, name, template=template_database)
-    try:
-        database = reader_settings(DatabaseSettings(url=with_database(pg_admin_url, name)))
-        publish_items(database.url, {"tiler": list(items.values())}, tiler_validator)
-        yield TilerData(database, root, cogs, arrays, items)
-    finally:
-        drop_database(pg_admin_url, name)
+    with published_masks(pg_admin_url, template_database, base, tiler_validator, "tiler") as data:
+        yield data
 
 
 def tiler_settings(data: TilerData, **overrides: Any) -> TilerSettings:

@@ -96,6 +96,7 @@ def test_the_mosaic_draws_the_good_item_and_names_the_broken_ones(broken):
     assert response.headers["cache-control"] == "no-store"  # a degraded tile is not kept
     rgba = decode_png(response.content)
     classes, certain = expected_classes([data.good], CENTRE)
+    assert certain.mean() > 0.8 and len(np.unique(classes[certain])) > 1
     assert np.array_equal(rgba[:, certain], legend_rgba(classes)[:, certain])
 
 

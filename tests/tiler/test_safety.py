@@ -39,6 +39,7 @@ def item_url(data: TilerData, name: str, rest: str) -> str:
 
 def test_no_route_takes_a_dataset_url_or_path(client: TestClient):
     spec = client.get("/api").json()
+    assert any("/tiles/" in path for path in spec["paths"]), sorted(spec["paths"])
     for path, operations in spec["paths"].items():
         for operation in operations.values():
             names = {p["name"] for p in operation.get("parameters", [])}
