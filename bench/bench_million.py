@@ -11,7 +11,7 @@ alternate which server goes first; both must return the same item ids for a samp
 shape.
 
     nice -n 10 .venv/bin/python -m bench.bench_million [--items 1000000] [--rounds 3]
-        [--requests 200] [--shapes a b c d e] [--reload]
+        [--requests 200] [--shapes a b c d e agg] [--reload]
 
 The query shapes are the table :data:`SHAPES`: a name, a sentence, a function that makes the
 request paths from a random generator and the catalogue's tiles, and optionally the number of
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import numpy as np
@@ -144,6 +144,38 @@ def shape_e(rng: np.random.Generator, tiles: list[Tile]) -> str:
     return _search(collections=_collection(rng), bbox=_field_bbox(rng, tiles))
 
 
+AGGREGATIONS = "total_count,datetime_frequency,cloud_cover_frequency,clear_percentage_frequency"
+"""What "how many usable dates per month over my field" asks of ``/aggregate``."""
+
+
+def shape_agg(rng: np.random.Generator, tiles: list[Tile]) -> str:
+    """Field + one year, the aggregations a "clear dates per month" question asks for."""
+    return "/aggregate?" + urlencode(
+        {
+            "collections": _collection(rng),
+            "bbox": _field_bbox(rng, tiles),
+            "datetime": _year(rng),
+            "aggregations": AGGREGATIONS,
+        }
+    )
+
+
+def counted_by_search(server: str, path: str) -> str:
+    """Without the extension (vanilla), a client counts the same items from ``/search``."""
+    if server == "kappacat" or not path.startswith("/aggregate?"):
+        return path
+    query = {k: v for k, v in parse_qsl(urlsplit(path).query) if k != "aggregations"}
+    return "/search?" + urlencode({**query, "limit": "1000"})
+
+
+def matched_count(answer: dict[str, Any]) -> int:
+    """What an aggregation and a search counted by hand must agree on: how many items."""
+    if "aggregations" in answer:
+        total = next(a for a in answer["aggregations"] if a["name"] == "total_count")
+        return int(total["value"])
+    return len(answer["features"])
+
+
 def feature_ids(answer: dict[str, Any]) -> list[str]:
     """What two servers must agree on for a search: the item ids, in order."""
     return [f["id"] for f in answer["features"]]
@@ -159,6 +191,8 @@ class Shape:
     pages: int = 1  # > 1: each made request starts a chain of ``next`` links this long
     servers: tuple[str, ...] = SERVERS
     agree: Callable[[dict[str, Any]], Any] | None = feature_ids
+    for_server: Callable[[str, str], str] | None = None
+    """(server, made path) -> the path that server is sent (a reference without the extension)."""
 
 
 SHAPES = {
@@ -169,6 +203,13 @@ SHAPES = {
         Shape("c", "field + eo:cloud_cover < N, all dates, newest first", shape_c),
         Shape("d", "grid:code = one MGRS tile + one year, newest first", shape_d),
         Shape("e", "field, all dates: every page of next links to page 50", shape_e, pages=50),
+        Shape(
+            "agg",
+            "field + one year: GET /aggregate (vanilla: the same items counted from /search)",
+            shape_agg,
+            agree=matched_count,
+            for_server=counted_by_search,
+        ),
     )
 }
 """The request shapes measured, by name. Another shape is one more entry: e.g.
@@ -322,9 +363,10 @@ def requests_for(
         answers = {}
         for server in shape.servers:
             if shape.pages == 1:
-                paths[server].append(first)
+                path = shape.for_server(server, first) if shape.for_server else first
+                paths[server].append(path)
                 if n < len(sample):
-                    answer = httpx.get(bases[server] + first, timeout=120)
+                    answer = httpx.get(bases[server] + path, timeout=120)
                     answer.raise_for_status()
                     answers[server] = [answer.json()]
             else:
