@@ -11,7 +11,8 @@ process on ``KAPPACAT_WORKER_METRICS_HOST``:``KAPPACAT_WORKER_METRICS_PORT``):
   failed jobs by failure, the oldest queued job per stage (the job table, on its
   ``(status, stage)`` index), and queue depths (the broker). Each source is a :data:`Probe`; a
   source that cannot be read reports ``kappacat_metrics_source_up 0`` rather than failing the
-  scrape. The discovery follower's lag (issue 14) belongs here as one more probe.
+  scrape. The discovery followers' lag (``kappacat discover --follow`` / ``--backfill``) is
+  one such probe.
 
 The counters are labelled, so their values are made in the process that counts, after the
 command has named the directory (prometheus_client picks its multiprocess mode when first
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ProbeTimeout
+from datetime import UTC, datetime
 from wsgiref.simple_server import WSGIServer
 
 import dramatiq
@@ -33,6 +35,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ingest.broker import backlog, dead_letters
+from ingest.cursors import follow_lag
 from ingest.jobs import ACTIVE, JobStore
 from ingest.settings import STAGES, BrokerSettings
 
@@ -121,6 +124,42 @@ def job_probe(store: JobStore) -> Probe:
         for stage, seconds in ages.items():
             age.add_metric([stage], max(seconds, 0.0))
         return [jobs, failures, age]
+
+    return probe
+
+
+def follow_probe(store: JobStore) -> Probe:
+    """Each follower's and backfill's lag, from its cursors: how old the newest product it has
+    seen is, what it has submitted, and how long ago it last searched (a stopped follower's
+    grows). The products waiting for a worker are ``kappacat_jobs{status="queued"}``."""
+
+    def probe() -> Iterable[Metric]:
+        lag = follow_lag(store)
+        labels = ["kind", "source", "collections"]
+        age = GaugeMetricFamily(
+            "kappacat_follow_newest_product_age_seconds",
+            "Age of the newest product a follower has seen (sensing time to now).",
+            labels=labels,
+        )
+        submitted = GaugeMetricFamily(
+            "kappacat_follow_submitted_products",
+            "Products a follower or backfill has submitted as jobs.",
+            labels=labels,
+        )
+        searched = GaugeMetricFamily(
+            "kappacat_follow_last_search_age_seconds",
+            "Seconds since a follower or backfill last searched its provider.",
+            labels=labels,
+        )
+        now = datetime.now(UTC)
+        for follower in lag.followers:
+            key = [follower.kind, follower.stac_url, ",".join(follower.collections)]
+            submitted.add_metric(key, follower.submitted)
+            if follower.newest_age_s is not None:
+                age.add_metric(key, follower.newest_age_s)
+            if follower.polled_at is not None:
+                searched.add_metric(key, (now - follower.polled_at).total_seconds())
+        return [age, submitted, searched]
 
     return probe
 

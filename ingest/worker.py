@@ -28,7 +28,7 @@ from ingest.capacity import CapacityGate
 from ingest.errors import ConfigError
 from ingest.jobs import JobStore
 from ingest.logs import configure_logging, worker_name
-from ingest.metrics import Probe, job_probe, queue_probe, registry, serve
+from ingest.metrics import Probe, follow_probe, job_probe, queue_probe, registry, serve
 from ingest.pipeline import Pipeline
 from ingest.recovery import sweep
 from ingest.runtime import Runtime
@@ -119,7 +119,7 @@ def metrics_process() -> int:
     probes: dict[str, Probe] = {
         "jobs": job_probe(store),
         "broker": queue_probe(broker, broker_settings),
-        # the discovery follower's lag (issue 14) joins here as one more probe
+        "follow": follow_probe(store),
     }
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # set by ``kappacat worker``
     host, port = worker_settings.metrics_host, worker_settings.metrics_port

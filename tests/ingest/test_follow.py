@@ -22,10 +22,14 @@ import httpx
 import psycopg
 import pytest
 import redis
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from catalog.settings import DatabaseSettings
 from ingest.errors import SourceError
 from ingest.follow import Backoff, parse_interval, windows
+from ingest.jobs import JobStore
+from ingest.metrics import follow_probe
 from ingest.publish import upsert_collections
 from ingest.settings import BrokerSettings
 from tests.ingest.conftest import REPO, kappacat
@@ -435,6 +439,35 @@ def test_a_backfill_walks_windows_in_order_waits_for_room_and_resumes_after_a_cr
     assert "backfill done: 0 product(s) found, 0 submitted" in again.stdout, again.stdout
     listing = kappacat(env, "jobs")
     assert f"backfill {api.url} {SOURCE}: 7 of 7 windows done" in listing.stdout, listing.stdout
+
+    # What an operator's alert reads: the worker host's scrape of the follower's lag.
+    store = JobStore(database.url, pool_size=1)
+    try:
+        scraped = generate_latest(_Probed(follow_probe(store))).decode()
+    finally:
+        store.close()
+    families = {f.name: f.samples for f in text_string_to_metric_families(scraped)}
+    labels = {"kind": "backfill", "source": api.url, "collections": SOURCE}
+    [done] = families["kappacat_follow_submitted_products"]
+    # the cursors count what each run submitted page by page: the page in flight at the
+    # kill went into the job table uncounted, and the restarted run skips it as known
+    assert done.labels == labels and 5 < done.value <= 10
+    [age] = families["kappacat_follow_newest_product_age_seconds"]
+    newest = max(sensed)  # 2023-06-17, the newest product inside the backfill's range
+    assert age.labels == labels
+    assert age.value == pytest.approx((datetime.now(UTC) - newest).total_seconds(), abs=600)
+    [searched] = families["kappacat_follow_last_search_age_seconds"]
+    assert 0 <= searched.value < 600
+
+
+class _Probed:
+    """A registry's collector for one probe (as the worker host's registry holds them)."""
+
+    def __init__(self, probe: Any) -> None:
+        self.probe = probe
+
+    def collect(self) -> Any:
+        return self.probe()
 
 
 def test_follow_refuses_options_that_would_submit_twice(
