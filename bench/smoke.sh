@@ -26,6 +26,8 @@ run $py -m bench.bench_search --items 2000 --shape aggregate --rounds 1 --reques
 run $py -m bench.bench_search_counts --items 2000 --rounds 1 --requests 40
 run $py -m bench.bench_million --items 3000 --database kappacat_bench_smoke --reload \
   --rounds 1 --requests 16
+run $py -m bench.bench_million_load --items 200 --rounds 1 --million 3000 \
+  --database kappacat_bench_smoke
 run $py -m bench.million_breakdown --items 3000 --samples 2 --database kappacat_bench_smoke
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS kappacat_bench_smoke" postgres
 run $py bench/bench_pipeline.py --workers 1 --products 1 --size 1098
