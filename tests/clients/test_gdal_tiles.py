@@ -17,7 +17,6 @@ import rasterio
 from rasterio.warp import transform, transform_bounds
 from rasterio.windows import from_bounds
 
-from catalog.legend import legend_colormap
 from catalog.settings import DatabaseSettings, with_database
 from catalog.stac_validation import StacValidator
 from ingest.publish import publish_items
@@ -25,6 +24,7 @@ from tests.database import create_database, drop_database
 from tests.factories import UTM32_ORIGIN
 from tests.servers import REPO, serve
 from tests.tiler.conftest import COLLECTION, make_items, reader_settings
+from tests.tiler.pixels import certain_classes, legend_rgba
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -112,18 +112,6 @@ def read_rgba(source: str, bounds_4326: tuple[float, float, float, float], width
     return rgba, row, col
 
 
-def sample(layers: list[np.ndarray], row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """The class at fractional grid positions: the first layer with data, 0 outside."""
-    irow, icol = np.floor(row).astype(int), np.floor(col).astype(int)
-    classes = np.zeros(row.shape, dtype=np.uint8)
-    for layer in layers:
-        inside = (irow >= 0) & (irow < layer.shape[0]) & (icol >= 0) & (icol < layer.shape[1])
-        values = np.zeros(row.shape, dtype=np.uint8)
-        values[inside] = layer[irow[inside], icol[inside]]
-        classes = np.where(classes == 0, values, classes)
-    return classes
-
-
 def mask_bounds() -> tuple[float, float, float, float]:
     """Lon/lat box of the test masks (512 px of 10 m from UTM32_ORIGIN)."""
     x, y = UTM32_ORIGIN
@@ -132,17 +120,10 @@ def mask_bounds() -> tuple[float, float, float, float]:
 
 def assert_masks_in_legend_colours(source: str, served: Served) -> None:
     rgba, row, col = read_rgba(source, mask_bounds(), 600)
-    expected = sample(served.layers, row, col)
-    margin = 1.5  # source pixels: GDAL picks an overview level a little coarser than asked
-    certain = np.ones(expected.shape, dtype=bool)
-    for dr in (-margin, margin):
-        for dc in (-margin, margin):
-            certain &= sample(served.layers, row + dr, col + dc) == expected
+    # margin in source pixels: GDAL picks an overview level a little coarser than asked
+    expected, certain = certain_classes(served.layers, row, col, margin=1.5)
     assert certain.mean() > 0.5
-    lut = np.zeros((256, 4), dtype=np.uint8)
-    for value, colour in legend_colormap().items():
-        lut[value] = colour
-    want = np.moveaxis(lut[expected], -1, 0)
+    want = legend_rgba(expected)
     assert np.array_equal(rgba[:, certain], want[:, certain])
     shown = set(np.unique(expected[certain]).tolist()) - {0}
     assert shown == {1, 2, 3, 4, 5}  # every class of the legend, each in its colour

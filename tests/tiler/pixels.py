@@ -74,7 +74,7 @@ def source_positions(tile: Tile, size: int = 256) -> tuple[np.ndarray, np.ndarra
     return row.reshape(size, size), col.reshape(size, size)
 
 
-def _sample(layers: list[np.ndarray], row: np.ndarray, col: np.ndarray) -> np.ndarray:
+def sample_classes(layers: list[np.ndarray], row: np.ndarray, col: np.ndarray) -> np.ndarray:
     """Classes at fractional grid positions: the first layer with data wins, 0 outside."""
     irow, icol = np.floor(row).astype(int), np.floor(col).astype(int)
     classes = np.zeros(row.shape, dtype=np.uint8)
@@ -86,18 +86,26 @@ def _sample(layers: list[np.ndarray], row: np.ndarray, col: np.ndarray) -> np.nd
     return classes
 
 
+def certain_classes(
+    layers: list[np.ndarray], row: np.ndarray, col: np.ndarray, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The classes at the positions, and where that answer is certain: the class is the same
+    ``margin`` source pixels around each position."""
+    classes = sample_classes(layers, row, col)
+    certain = np.ones(classes.shape, dtype=bool)
+    for dr in (-margin, margin):
+        for dc in (-margin, margin):
+            certain &= sample_classes(layers, row + dr, col + dc) == classes
+    return classes, certain
+
+
 def expected_classes(
     layers: list[np.ndarray], tile: Tile, size: int = 256, margin: float = 0.2
 ) -> tuple[np.ndarray, np.ndarray]:
     """The class of every pixel of a tile, and where that answer is certain: the class is the
     same ``margin`` source pixels around the pixel centre (GDAL's warper is exact to ~1/8 px)."""
     row, col = source_positions(tile, size)
-    classes = _sample(layers, row, col)
-    certain = np.ones(classes.shape, dtype=bool)
-    for dr in (-margin, margin):
-        for dc in (-margin, margin):
-            certain &= _sample(layers, row + dr, col + dc) == classes
-    return classes, certain
+    return certain_classes(layers, row, col, margin)
 
 
 def legend_rgba(classes: np.ndarray) -> np.ndarray:
